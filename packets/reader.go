@@ -1,0 +1,105 @@
+package packets
+
+import (
+	"bufio"
+	"io"
+)
+
+// DefaultReaderBufferSize is the size of the buffer NewReader puts in front
+// of its io.Reader. Packet bodies larger than the buffer are read straight
+// into their own allocation.
+const DefaultReaderBufferSize = 512
+
+// Reader reads packets from a stream. Each packet body is read into its own
+// allocation, so decoded byte slices and strings never alias a shared buffer.
+// A Reader is not safe for concurrent use.
+type Reader struct {
+	br      *bufio.Reader
+	maxSize int
+	version byte
+}
+
+// NewReader returns a Reader on r. maxSize limits the total size of a packet
+// (fixed header included); 0 means no limit beyond the protocol's maximum
+// remaining length of 268435455.
+func NewReader(r io.Reader, maxSize int) *Reader {
+	return NewReaderSize(r, maxSize, DefaultReaderBufferSize)
+}
+
+// NewReaderSize is NewReader with a read buffer of bufSize bytes (at least 16).
+func NewReaderSize(r io.Reader, maxSize, bufSize int) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, bufSize), maxSize: maxSize, version: Version311}
+}
+
+// SetVersion sets the protocol version used to decode every packet other
+// than CONNECT. It is 4 (MQTT 3.1.1) until set. ReadPacket sets it itself
+// when it returns a CONNECT packet. With a version other than 3, 4 or 5
+// (such as 0) every packet but CONNECT fails with UnsupportedProtocolVersion,
+// which a server can use to insist on CONNECT first.
+func (r *Reader) SetVersion(v byte) { r.version = v }
+
+// Version returns the protocol version used to decode packets other than CONNECT.
+func (r *Reader) Version() byte { return r.version }
+
+// SetMaxSize sets the maximum total packet size; 0 means no limit beyond the protocol's.
+func (r *Reader) SetMaxSize(n int) { r.maxSize = n }
+
+// Buffered returns the number of bytes read from the stream but not yet consumed.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// ReadPacket reads and decodes the next packet. It returns io.EOF unchanged
+// when the stream ends cleanly before a packet starts, io.ErrUnexpectedEOF
+// when it ends inside a packet, ErrPacketTooLarge when the remaining length
+// announces a packet larger than the maximum size (the body is then neither
+// read nor allocated, and the stream is left inside that packet), other
+// errors of the underlying reader unchanged, and an *Error for invalid
+// packets. After any error the stream should be closed.
+func (r *Reader) ReadPacket() (Packet, error) {
+	first, err := r.br.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	rl, shift, n := 0, 0, 1
+	for {
+		c, err := r.br.ReadByte()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		n++
+		rl |= int(c&0x7F) << shift
+		if c&0x80 == 0 {
+			if c == 0 && n > 2 {
+				return nil, malformed("MQTT-1.5.5-1", "variable byte integer not minimally encoded")
+			}
+			break
+		}
+		if n == 5 {
+			return nil, malformed("MQTT-1.5.5-1", "variable byte integer longer than 4 bytes")
+		}
+		shift += 7
+	}
+	if r.maxSize > 0 && n+rl > r.maxSize {
+		return nil, ErrPacketTooLarge
+	}
+	var body []byte
+	if rl > 0 {
+		body = make([]byte, rl)
+		if _, err := io.ReadFull(r.br, body); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	p, err := decodeBody(first, body, r.version)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := p.(*Connect); ok {
+		r.version = c.ProtocolVersion
+	}
+	return p, nil
+}
