@@ -713,7 +713,7 @@ func (b *Broker) Subscribe(ctx context.Context, filter string, qos byte, fn func
 		return nil, fmt.Errorf("broker: subscribe: %w", err)
 	}
 	id := fmt.Sprintf("$host/%d", b.hostSeq.Add(1))
-	s, err := b.Connect(ctx, &ClientInfo{ClientID: id, Listener: "host", Protocol: "host", CleanStart: true, Superuser: true}, nil)
+	s, err := b.connect(ctx, &ClientInfo{ClientID: id, Listener: "host", Protocol: "host", CleanStart: true, Superuser: true}, nil, true)
 	if err != nil {
 		return nil, err
 	}

@@ -50,14 +50,18 @@ type conn struct {
 	will     *packets.Will
 	graceful bool // DISCONNECT received: no will
 
-	wmu       sync.Mutex
-	wq        []wItem
-	wspare    []wItem
-	wbytes    int
-	wrunning  bool
-	wclosing  bool
-	wdead     bool
-	kickErr   error
+	wmu      sync.Mutex
+	wq       []wItem
+	wspare   []wItem
+	wbytes   int
+	wrunning bool
+	wclosing bool
+	wdead    bool
+	kickErr  error
+	// v5Acked is set once a successful MQTT 5 CONNACK is queued: only then
+	// may a DISCONNECT follow [MQTT-3.14.0-1]. Guarded by wmu, because kick
+	// runs on other goroutines while the reader is still in connect.
+	v5Acked   bool
 	bytesRead atomic.Uint64
 }
 
@@ -107,7 +111,9 @@ func (c *conn) run() error {
 		if pe, ok := packets.AsError(err); ok {
 			b.metrics.add(mMalformed, 1)
 			if pe.Code == packets.UnsupportedProtocolVersion {
-				// [MQTT-3.1.2-2]: answer 0x01 and close.
+				// [MQTT-3.1.2-2]: answer 0x01 and close. The level is
+				// unknown, so encode the CONNACK in the 3.1.1 form.
+				c.ver = packets.Version311
 				c.enqueue(wItem{pkt: &packets.Connack{ReasonCode: packets.ReasonCode(packets.ConnRefusedProtocolVersion)}})
 			}
 			b.log.Info("closing connection: bad CONNECT", "remote", c.remote(), "err", err)
@@ -161,7 +167,11 @@ func (c *conn) readError(err error) error {
 	if pe, ok := packets.AsError(err); ok {
 		b.metrics.add(mMalformed, 1)
 		b.log.Info("closing connection: bad packet", "client", c.info.ClientID, "remote", c.remote(), "err", err)
-		c.disconnect(pe.Code)
+		code := pe.Code
+		if code == packets.UnsupportedProtocolVersion {
+			code = packets.ProtocolError // not a DISCONNECT reason code
+		}
+		c.disconnect(code)
 	}
 	return err
 }
@@ -199,7 +209,8 @@ func (c *conn) connect(p *packets.Connect) error {
 		ConnectedAt:  time.Now(),
 		Properties:   p.Properties,
 	}
-	if tc, ok := c.nc.(*tls.Conn); ok {
+	// *tls.Conn, and adapters such as ws's connections over HTTPS.
+	if tc, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		st := tc.ConnectionState()
 		info.TLS = &st
 	}
@@ -254,11 +265,41 @@ func (c *conn) connect(p *packets.Connect) error {
 		props.MaximumPacketSize = &mps
 	}
 	b.gauges.clientsMax.observe(int(b.gauges.clients.Add(1)))
+	// Hold the writer until the session is attached, so that a client that
+	// has its CONNACK is connected for Kick, Client and Clients, while what
+	// attach resends still follows the CONNACK.
+	held := c.holdWriter()
 	c.sendConnack(info, code, present, props)
 	b.runConnected(c.ctx, info, code)
 	b.log.Debug("client connected", "client", info.ClientID, "remote", c.remote(), "version", c.ver, "resumed", present)
 	sess.attach(c)
+	if held {
+		c.releaseWriter()
+	}
 	return nil
+}
+
+// holdWriter keeps the writer from starting until releaseWriter; it reports
+// false, holding nothing, if the writer is already running.
+func (c *conn) holdWriter() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wrunning {
+		return false
+	}
+	c.wrunning = true
+	return true
+}
+
+// releaseWriter ends holdWriter, starting the writer for what was queued.
+func (c *conn) releaseWriter() {
+	c.wmu.Lock()
+	start := len(c.wq) > 0 || c.wclosing
+	c.wrunning = start
+	c.wmu.Unlock()
+	if start {
+		c.startWriter()
+	}
 }
 
 var errRefused = errors.New("connection refused")
@@ -272,7 +313,14 @@ func (c *conn) sendConnack(info *ClientInfo, code packets.ReasonCode, present bo
 		rc = packets.ReasonCode(packets.V3ConnackCode(code))
 		props = nil
 	}
-	c.enqueue(wItem{pkt: &packets.Connack{SessionPresent: present && code == packets.Success, ReasonCode: rc, Properties: props}})
+	it := wItem{pkt: &packets.Connack{SessionPresent: present && code == packets.Success, ReasonCode: rc, Properties: props}}
+	c.wmu.Lock()
+	if c.wclosing || c.wdead {
+		c.wmu.Unlock()
+		return
+	}
+	c.v5Acked = c.ver == packets.Version5 && code == packets.Success
+	c.pushLocked(it)
 }
 
 func peerOf(nc net.Conn) netip.AddrPort {
@@ -401,6 +449,9 @@ func (c *conn) handlePublish(p *packets.Publish) error {
 			b.log.Warn("dropped QoS 2 message: too many awaiting PUBREL", "client", c.info.ClientID)
 		case !dup:
 			rc = c.ackCode(c.sess.publish(c.ctx, m))
+			if rc.IsError() {
+				c.sess.release(p.PacketID) // a refusing PUBREC ends the flow [MQTT-4.3.3]
+			}
 		}
 		c.send(&packets.Pubrec{PacketID: p.PacketID, ReasonCode: rc}, mPacketsPubrecSent)
 	}
@@ -426,8 +477,11 @@ func (c *conn) send(p packets.Packet, m metric) {
 // disconnect queues a DISCONNECT with code for an MQTT 5 client and closes
 // the connection once it is written.
 func (c *conn) disconnect(code packets.ReasonCode) {
+	c.wmu.Lock()
+	v5 := c.v5Acked
+	c.wmu.Unlock()
 	var p packets.Packet
-	if c.ver == packets.Version5 && c.info != nil {
+	if v5 {
 		p = &packets.Disconnect{ReasonCode: code}
 	}
 	c.closeWith(p)

@@ -256,6 +256,9 @@ func (s *Session) unsubscribe(ctx context.Context, filters []string) []packets.R
 		}
 	}
 	for i, f := range filters {
+		if len(work) == len(filters) {
+			f = work[i] // a hook may have rewritten it
+		}
 		if !found[f] {
 			codes[i] = packets.NoSubscriptionExisted
 		}
@@ -326,6 +329,11 @@ func (s *Session) enqueue(om *outMsg) (dropped *outMsg) {
 
 func (s *Session) inflightRoom() bool {
 	max := s.b.opts.Session.MaxInflight
+	// An MQTT 5 client's Receive Maximum bounds the window too [MQTT-3.3.4-9].
+	if p := s.Info().Properties; p != nil && p.ReceiveMaximum != nil && *p.ReceiveMaximum > 0 &&
+		(max < 0 || int(*p.ReceiveMaximum) < max) {
+		max = int(*p.ReceiveMaximum)
+	}
 	return max < 0 || len(s.inflight) < max
 }
 
@@ -671,10 +679,10 @@ func (c *chanSink) sendPublish(om *outMsg, dup bool) bool {
 	return true
 }
 
-func (c *chanSink) sendPubrel(uint16)                  {}
-func (c *chanSink) protoVersion() byte                 { return packets.Version5 }
-func (c *chanSink) kick(packets.ReasonCode, error)     { c.stop() }
-func (c *chanSink) stop()                              { c.once.Do(func() { close(c.done) }) }
+func (c *chanSink) sendPubrel(uint16)              {}
+func (c *chanSink) protoVersion() byte             { return packets.Version5 }
+func (c *chanSink) kick(packets.ReasonCode, error) { c.stop() }
+func (c *chanSink) stop()                          { c.once.Do(func() { close(c.done) }) }
 
 // pump moves pending deliveries to the channel until the sink stops.
 func (c *chanSink) pump() {
@@ -705,6 +713,12 @@ func (c *chanSink) pump() {
 // a new session and resuming an existing one. Messages arrive on
 // Deliveries. A refused client gets an error wrapping ErrAuthFailed.
 func (b *Broker) Connect(ctx context.Context, c *ClientInfo, password []byte) (*Session, error) {
+	return b.connect(ctx, c, password, false)
+}
+
+// connect is Connect; a trusted client (the host's own subscriptions) skips
+// authentication and is a superuser, so ACL never refuses it either.
+func (b *Broker) connect(ctx context.Context, c *ClientInfo, password []byte, trusted bool) (*Session, error) {
 	if b.closing.Load() {
 		return nil, ErrBrokerClosed
 	}
@@ -722,11 +736,11 @@ func (b *Broker) Connect(ctx context.Context, c *ClientInfo, password []byte) (*
 		info.ProtoVersion = packets.Version5
 	}
 	info.ConnectedAt = time.Now()
-	info.Superuser = false
+	info.Superuser = trusted
 	for _, e := range b.hookTable.clientConnect.load() {
 		e.fn(ctx, &info)
 	}
-	if b.authenticate(ctx, &info, password) != Allow {
+	if !trusted && b.authenticate(ctx, &info, password) != Allow {
 		b.runConnected(ctx, &info, packets.NotAuthorized)
 		return nil, fmt.Errorf("%w: client %q", ErrAuthFailed, info.ClientID)
 	}
@@ -781,7 +795,6 @@ func (s *Session) publish(ctx context.Context, m Message) packets.ReasonCode {
 	m.From = info.ClientID
 	m.Username = info.Username
 	if s.b.authorize(ctx, info, AccessPublish, m.Topic) != Allow {
-		s.b.metrics.add(mMessagesDropped, 1)
 		s.b.log.Debug("publish denied by ACL", "client", info.ClientID, "topic", m.Topic)
 		s.b.dropMessage(&m, DropNotAuthorized)
 		return packets.NotAuthorized

@@ -120,8 +120,8 @@ func (g *gauge) observe(n int) int64 {
 
 type gauges struct {
 	clientsMax, sessionsMax, topicsMax, subscriptionsMax, subscribersMax, routesMax, retainedMax gauge
-	clients                                                                                  atomic.Int64
-	retained                                                                                 atomic.Pointer[func() int]
+	clients                                                                                      atomic.Int64
+	retained                                                                                     atomic.Pointer[func() int]
 }
 
 // Metrics returns a snapshot of the broker's counters, keyed by EMQ's
