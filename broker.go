@@ -750,7 +750,7 @@ func (b *Broker) Clients() iter.Seq[*ClientInfo] {
 	infos := make([]*ClientInfo, 0, len(b.sessions))
 	for _, s := range b.sessions {
 		s.mu.Lock()
-		on := s.out != nil
+		on := s.out != nil && s.listed
 		s.mu.Unlock()
 		if on {
 			infos = append(infos, s.Info())
@@ -796,7 +796,12 @@ func (b *Broker) Sessions() []SessionInfo {
 	b.mu.Lock()
 	ss := make([]*Session, 0, len(b.sessions))
 	for _, s := range b.sessions {
-		ss = append(ss, s)
+		s.mu.Lock()
+		listed := s.listed
+		s.mu.Unlock()
+		if listed {
+			ss = append(ss, s)
+		}
 	}
 	b.mu.Unlock()
 	out := make([]SessionInfo, 0, len(ss))

@@ -58,7 +58,9 @@ type Session struct {
 	b    *Broker
 	id   string
 	info atomic.Pointer[ClientInfo]
-	// listed sessions are in the broker's session table; host sessions are not.
+	// listed is false for the host's own sessions (Broker.Subscribe): they
+	// are not clients, so introspection and the client.* hooks skip them.
+	// Set before the session is attached; read under mu.
 	listed bool
 
 	mu         sync.Mutex
@@ -737,8 +739,10 @@ func (b *Broker) connect(ctx context.Context, c *ClientInfo, password []byte, tr
 	}
 	info.ConnectedAt = time.Now()
 	info.Superuser = trusted
-	for _, e := range b.hookTable.clientConnect.load() {
-		e.fn(ctx, &info)
+	if !trusted {
+		for _, e := range b.hookTable.clientConnect.load() {
+			e.fn(ctx, &info)
+		}
 	}
 	if !trusted && b.authenticate(ctx, &info, password) != Allow {
 		b.runConnected(ctx, &info, packets.NotAuthorized)
@@ -749,11 +753,14 @@ func (b *Broker) connect(ctx context.Context, c *ClientInfo, password []byte, tr
 	cs.s = s
 	s.mu.Lock()
 	s.ch = cs
+	s.listed = !trusted
 	s.mu.Unlock()
 	if !b.goTracked(cs.pump) {
 		close(cs.out)
 	}
-	b.runConnected(ctx, &info, packets.Success)
+	if !trusted {
+		b.runConnected(ctx, &info, packets.Success)
+	}
 	s.attach(cs)
 	return s, nil
 }
@@ -837,8 +844,13 @@ func (s *Session) Close(reason error) error {
 	}
 	s.detach(cs, reason)
 	cs.stop()
-	for _, e := range s.b.hookTable.clientDisconnected.load() {
-		e.fn(s.b.ctx, s.Info(), reason)
+	s.mu.Lock()
+	listed := s.listed
+	s.mu.Unlock()
+	if listed {
+		for _, e := range s.b.hookTable.clientDisconnected.load() {
+			e.fn(s.b.ctx, s.Info(), reason)
+		}
 	}
 	return nil
 }
