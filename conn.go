@@ -211,8 +211,9 @@ func (c *conn) connect(p *packets.Connect) error {
 	}
 	// *tls.Conn, and adapters such as ws's connections over HTTPS.
 	if tc, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
-		st := tc.ConnectionState()
-		info.TLS = &st
+		if st := tc.ConnectionState(); st.HandshakeComplete {
+			info.TLS = &st
+		}
 	}
 	code := packets.Success
 	assigned := false
