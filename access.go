@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"time"
 )
 
 // Decision is an access module's answer, EMQ's allow | deny | ignore.
@@ -86,7 +89,8 @@ type SuperuserChecker interface {
 }
 
 // Reloader is an optional interface of access modules that can re-read
-// their rules (EMQ's reload_acl).
+// their rules (EMQ's reload_acl). Broker.ReloadACL calls it on every ACL
+// module that has it.
 type Reloader interface {
 	Reload(ctx context.Context) error
 }
@@ -114,7 +118,9 @@ func (b *Broker) RegisterAuth(a Authenticator, opts ...RegisterOption) (unregist
 // it. Modules run by Priority and the first answer other than Ignore wins;
 // an error denies and is logged; when every module ignores, access is
 // allowed unless Options.DenyACLNoMatch is set. Superusers and host
-// publishes are not checked.
+// publishes are not checked. Publish decisions are cached per connection
+// (see Options.DisableACLCache); registering and removing a module drops
+// the caches.
 func (b *Broker) RegisterACL(a Authorizer, opts ...RegisterOption) (unregister func()) {
 	return b.acl.add(a, opts)
 }
@@ -171,15 +177,22 @@ func (b *Broker) authenticate(ctx context.Context, c *ClientInfo, password []byt
 
 // authorize runs the ACL chain and the client.authorize hooks.
 func (b *Broker) authorize(ctx context.Context, c *ClientInfo, access Access, topic string) Decision {
+	d, _ := b.authorizeFailed(ctx, c, access, topic)
+	return d
+}
+
+// authorizeFailed is authorize that also reports whether a module failed
+// (its error counted as Deny), so that the answer is not cached.
+func (b *Broker) authorizeFailed(ctx context.Context, c *ClientInfo, access Access, topic string) (Decision, bool) {
 	if c.Superuser {
-		return Allow
+		return Allow, false
 	}
-	d := Ignore
+	d, failed := Ignore, false
 	for _, e := range b.acl.load() {
 		got, err := e.fn.Authorize(ctx, c, access, topic)
 		if err != nil {
 			b.log.Warn("ACL module failed; denying", "module", moduleName(e.reg, e.fn), "client", c.ClientID, "access", access, "topic", topic, "err", err)
-			got = Deny
+			got, failed = Deny, true
 		}
 		if got != Ignore {
 			d = got
@@ -201,10 +214,102 @@ func (b *Broker) authorize(ctx context.Context, c *ClientInfo, access Access, to
 		}
 	}
 	if d != Allow {
-		return Deny
+		return Deny, failed
 	}
-	return Allow
+	return Allow, failed
 }
+
+// aclCacheMax bounds a connection's cache of publish decisions; a full
+// cache is emptied and starts again. aclCacheTTL is how long a decision is
+// used (EMQ 3's acl_cache_ttl; EMQ 2 kept decisions for the connection's
+// life), so that a change in an external ACL, such as a database or an
+// HTTP server, reaches connected clients.
+const (
+	aclCacheMax = 256
+	aclCacheTTL = time.Minute
+)
+
+// aclCache is one session's cache of publish ACL decisions, EMQ's
+// per-connection cache_acl. It is valid for one ClientInfo (one
+// connection: a resumed session gets a new one) and one generation of the
+// ACL chain. It has its own lock, taken alone.
+type aclCache struct {
+	mu   sync.Mutex
+	info *ClientInfo
+	gen  uint64
+	m    map[string]aclCached
+}
+
+// aclCached is one cached decision and when it expires (unix nanoseconds).
+type aclCached struct {
+	d   Decision
+	exp int64
+}
+
+// authorizePublish is authorize for a publish by s, through s's cache
+// unless Options.DisableACLCache is set. A decision made while a module
+// failed is not cached.
+func (b *Broker) authorizePublish(ctx context.Context, s *Session, info *ClientInfo, topic string) Decision {
+	if info.Superuser || b.opts.DisableACLCache {
+		return b.authorize(ctx, info, AccessPublish, topic)
+	}
+	c := &s.acl
+	gen := b.acl.gen.Load()
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	if c.info == info && c.gen == gen {
+		if e, ok := c.m[topic]; ok && now < e.exp {
+			c.mu.Unlock()
+			return e.d
+		}
+	}
+	c.mu.Unlock()
+	d, failed := b.authorizeFailed(ctx, info, AccessPublish, topic)
+	if failed {
+		return d
+	}
+	c.mu.Lock()
+	if c.info != info || c.gen != gen || len(c.m) >= aclCacheMax {
+		// A decision made under an older generation is stored under it,
+		// so the next lookup, seeing the newer one, drops it.
+		c.info, c.gen = info, gen
+		clear(c.m)
+	}
+	if c.m == nil {
+		c.m = make(map[string]aclCached)
+	}
+	c.m[topic] = aclCached{d, now + int64(aclCacheTTL)}
+	c.mu.Unlock()
+	return d
+}
+
+// ReloadACL reloads every ACL module that is a Reloader, as EMQ's
+// emqttd_access_control:reload_acl/0 does, and then drops every
+// connection's cached publish decisions. A module that fails keeps its
+// previous rules; the errors are joined and returned, each naming its
+// module.
+func (b *Broker) ReloadACL(ctx context.Context) error {
+	var errs []error
+	for _, e := range b.acl.load() {
+		r, ok := e.fn.(Reloader)
+		if !ok {
+			continue
+		}
+		if err := r.Reload(ctx); err != nil {
+			name := moduleName(e.reg, e.fn)
+			b.log.Warn("ACL reload failed; the previous rules stay", "module", name, "err", err)
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	b.acl.invalidate()
+	return errors.Join(errs...)
+}
+
+// ClearACLCache drops every connection's cached publish ACL decisions, so
+// the next publish on each topic asks the ACL chain again. Registering or
+// removing an ACL module, and ReloadACL, do this too; call it after
+// changing what a module answers by other means.
+func (b *Broker) ClearACLCache() { b.acl.invalidate() }
 
 func moduleName(reg registration, m any) string {
 	if reg.name != "" {

@@ -30,6 +30,7 @@ type Broker struct {
 	hookTable hookTable
 	auth      chain[Authenticator]
 	acl       chain[Authorizer]
+	eauth     chain[EnhancedAuthenticator] // MQTT 5 enhanced authentication (auth_enhanced.go)
 	subs      *topic.Tree[*subscriber]
 	metrics   metrics
 	gauges    gauges
@@ -54,6 +55,9 @@ type Broker struct {
 	msgSeq    atomic.Uint64
 	hostSeq   atomic.Uint64
 	shared    sync.Map // group key -> *sharedState
+
+	plugins Plugins // the plugin registry (plugin.go)
+	cli     cli     // commands, listeners and traces (command.go)
 }
 
 // New returns a broker configured by opts. It validates opts and applies
@@ -75,6 +79,8 @@ func New(opts Options) (*Broker, error) {
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
 	}
+	b.plugins.b = b
+	b.registerCoreCommands()
 	return b, nil
 }
 
@@ -233,8 +239,9 @@ func (b *Broker) InProcessConn() (net.Conn, error) {
 
 // Shutdown stops the broker gracefully: it closes the listeners, sends
 // DISCONNECT (server shutting down) to MQTT 5 clients and closes every
-// connection, ends every session and waits for the broker's goroutines. If
-// ctx ends first, Shutdown closes what is left and returns ctx's error.
+// connection, waits for the broker's goroutines, unloads the plugins in the
+// reverse of load order and ends every session. If ctx ends first, Shutdown
+// closes what is left and returns ctx's error.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.closeAll(packets.ServerShuttingDown)
 	done := make(chan struct{})
@@ -244,11 +251,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		b.stopExtensions(ctx)
 		b.endSessions()
 		return nil
 	case <-ctx.Done():
 		b.forceClose()
 		<-done
+		b.stopExtensions(ctx)
 		b.endSessions()
 		return ctx.Err()
 	}
@@ -260,6 +269,7 @@ func (b *Broker) Close() error {
 	b.closeAll(packets.ServerShuttingDown)
 	b.forceClose()
 	b.wg.Wait()
+	b.stopExtensions(context.Background())
 	b.endSessions()
 	return nil
 }
@@ -337,6 +347,7 @@ func (b *Broker) openSession(ctx context.Context, info *ClientInfo, clean, persi
 		discarded []*subscriber
 		discard   bool
 		resumed   bool
+		oldWill   *Message
 	)
 	b.mu.Lock()
 	s := b.sessions[info.ClientID]
@@ -354,6 +365,7 @@ func (b *Broker) openSession(ctx context.Context, info *ClientInfo, clean, persi
 			if discard {
 				discarded, _ = s.shutdown()
 			}
+			oldWill = s.takeWill() // the old session ends: its will is due [MQTT-3.1.3-9]
 			s = nil
 		} else {
 			if s.expTimer != nil {
@@ -363,6 +375,7 @@ func (b *Broker) openSession(ctx context.Context, info *ClientInfo, clean, persi
 			s.persistent, s.expiry = persistent, expiry
 			s.info.Store(info)
 			s.ch = nil
+			s.dropWillLocked() // resumed in time: no will [MQTT-3.1.3-9]
 			resumed = true
 			s.mu.Unlock()
 		}
@@ -379,6 +392,9 @@ func (b *Broker) openSession(ctx context.Context, info *ClientInfo, clean, persi
 		for _, e := range b.hookTable.sessionTakenOver.load() {
 			e.fn(ctx, oldInfo)
 		}
+	}
+	if oldWill != nil {
+		b.publish(b.ctx, *oldWill)
 	}
 	if discard {
 		for _, sb := range discarded {
@@ -423,6 +439,9 @@ func (b *Broker) terminate(s *Session, reason error) {
 	}
 	for _, sb := range subs {
 		b.subs.Remove(sb.inner, sb)
+	}
+	if w := s.takeWill(); w != nil {
+		b.publish(b.ctx, *w) // the session ends before the Will Delay Interval [MQTT-3.1.3-9]
 	}
 	for _, e := range b.hookTable.sessionTerminated.load() {
 		e.fn(b.ctx, s.Info(), reason)
@@ -498,6 +517,7 @@ type target struct {
 // route delivers m to every matching session, once per session, and to one
 // member of each matching shared-subscription group.
 func (b *Broker) route(m *Message) int {
+	exp := expireAt(m)
 	matches := b.subs.Match(m.Topic)
 	if len(matches) == 0 {
 		b.dropMessage(m, DropNoSubscribers)
@@ -511,7 +531,7 @@ func (b *Broker) route(m *Message) int {
 		}
 		t := target{s: sb.s}
 		t.merge(sb, m)
-		t.s.deliver(m, t.qos, t.retain, t.ids)
+		t.s.deliver(m, t.qos, t.retain, t.ids, exp)
 		return 1
 	}
 	targets := make([]target, 0, len(matches))
@@ -562,7 +582,7 @@ func (b *Broker) route(m *Message) int {
 	}
 	for i := range targets {
 		t := &targets[i]
-		t.s.deliver(m, t.qos, t.retain, t.ids)
+		t.s.deliver(m, t.qos, t.retain, t.ids, exp)
 	}
 	if len(targets) == 0 {
 		b.dropMessage(m, DropNoSubscribers)
@@ -646,7 +666,9 @@ func (b *Broker) sharedState(key string) *sharedState {
 
 // Deliver sends m to the session of clientID as a retained message matching
 // sub: the RETAIN flag stays set and the QoS is min(m.QoS, sub.QoS). It is
-// what a retainer calls from session.subscribed.
+// what a retainer calls from session.subscribed. An MQTT 5 Message Expiry
+// Interval in m counts from now: the caller has already lowered it by the
+// time the message waited [MQTT-3.3.2-6].
 func (b *Broker) Deliver(clientID string, sub Subscription, m Message) error {
 	b.mu.Lock()
 	s := b.sessions[clientID]
@@ -658,7 +680,11 @@ func (b *Broker) Deliver(clientID string, sub Subscription, m Message) error {
 	if sub.ID != 0 {
 		ids = []uint32{sub.ID}
 	}
-	s.deliver(&m, min(m.QoS, sub.QoS), true, ids)
+	var exp int64
+	if p := m.Properties; p != nil && p.MessageExpiry != nil && *p.MessageExpiry > 0 {
+		exp = time.Now().Add(time.Duration(*p.MessageExpiry) * time.Second).UnixNano()
+	}
+	s.deliver(&m, min(m.QoS, sub.QoS), true, ids, exp)
 	return nil
 }
 

@@ -35,7 +35,13 @@ type chain[F any] struct {
 	mu   sync.Mutex
 	list atomic.Pointer[[]entry[F]]
 	next uint64
+	// gen changes whenever the list does, and when invalidate is called:
+	// caches of what the chain answered compare it.
+	gen atomic.Uint64
 }
+
+// invalidate changes the chain's generation without changing its list.
+func (c *chain[F]) invalidate() { c.gen.Add(1) }
 
 // load returns the current immutable list; callers must not modify it.
 func (c *chain[F]) load() []entry[F] {
@@ -67,6 +73,7 @@ func (c *chain[F]) add(fn F, opts []RegisterOption) func() {
 	}
 	list = slices.Insert(list, i, entry[F]{fn: fn, reg: reg, id: id})
 	c.list.Store(&list)
+	c.gen.Add(1)
 	c.mu.Unlock()
 	var once sync.Once
 	return func() { once.Do(func() { c.remove(id) }) }
@@ -83,4 +90,5 @@ func (c *chain[F]) remove(id uint64) {
 		}
 	}
 	c.list.Store(&list)
+	c.gen.Add(1)
 }

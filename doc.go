@@ -43,6 +43,22 @@
 // when all ignore, Options.DenyAnonymous and Options.DenyACLNoMatch decide.
 // See RegisterAuth and RegisterACL. The auth/ packages hold EMQ's plugins.
 //
+// # Plugins and commands
+//
+// Everything beyond the core is a plugin, as in EMQ: a package exporting a
+// typed constructor for embedders and a PluginInfo (EMQ name, defaults,
+// constructor) for the broker's registry, Broker.Plugins, which loads it by
+// name with its "k = v" configuration file and undoes everything it
+// registered through its PluginHost when it is unloaded:
+//
+//	b.Plugins().Register(retainer.Plugin)
+//	err := b.Plugins().Load(ctx, "emq_mod_retainer")
+//
+// Commands are what emqctl runs: Broker.Exec runs a command line, EMQ's
+// core commands (status, clients, subscriptions, plugins, trace, ...) are
+// built in, and plugins and hosts add theirs with RegisterCommand. Package
+// ctl carries them over a unix socket.
+//
 // # Sessions
 //
 // A Session holds a client's subscriptions, its messages in flight and

@@ -59,6 +59,15 @@ const (
 	DropWriteQueue    DropReason = "write_queue_full"
 	DropAwaitingRel   DropReason = "awaiting_rel_full"
 	DropSessionEnded  DropReason = "session_terminated"
+	// DropExpired: the MQTT 5 Message Expiry Interval passed before the
+	// message could be sent to this subscriber [MQTT-3.3.2-5].
+	DropExpired DropReason = "expired"
+	// DropTooLarge: the packet would exceed the subscriber's MQTT 5
+	// Maximum Packet Size [MQTT-3.1.2-25].
+	DropTooLarge DropReason = "too_large"
+	// DropInvalid: the message cannot be encoded for this subscriber, e.g.
+	// a hook or the host gave it properties a PUBLISH cannot carry.
+	DropInvalid DropReason = "invalid"
 )
 
 // The callback types of the hook points. They are aliases, not defined

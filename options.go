@@ -24,6 +24,14 @@ type Options struct {
 	// DenyACLNoMatch denies publish and subscribe when no ACL module has an
 	// opinion (EMQ 2.3: mqtt.acl_nomatch = deny). The zero value allows.
 	DenyACLNoMatch bool
+	// DisableACLCache turns off the per-connection cache of publish ACL
+	// decisions (EMQ: mqtt.cache_acl = false). The zero value caches: a
+	// connection remembers the decision for each topic it publishes to, up
+	// to 256 topics, for a minute, or until Broker.ReloadACL or
+	// Broker.ClearACLCache runs or an ACL module is registered or removed.
+	// Answers made while a module failed are not cached, and neither are
+	// subscriptions.
+	DisableACLCache bool
 
 	// MaxPacketSize is the largest MQTT packet accepted, in bytes; larger
 	// packets close the connection. 0 means 64 KiB (mqtt.max_packet_size).
@@ -57,6 +65,34 @@ type Options struct {
 	// Version is reported in $SYS/brokers/<node>/version. "" means the
 	// library version.
 	Version string
+
+	// The options below apply to MQTT 5 clients only: 3.1 and 3.1.1 have
+	// no way to announce them.
+
+	// ReceiveMaximum is the number of QoS 1 and 2 PUBLISH packets an MQTT 5
+	// client may have unacknowledged towards the broker at once, announced
+	// in CONNACK (Receive Maximum). A client that sends more is disconnected
+	// with 0x93 [MQTT-3.3.4-7]. 0 means 100; at most 65535. (The other
+	// direction is bounded by the client's own Receive Maximum and
+	// Session.MaxInflight, whichever is smaller [MQTT-3.3.4-9].)
+	ReceiveMaximum int
+	// TopicAliasMaximum is the number of topic aliases an MQTT 5 client may
+	// set towards the broker, announced in CONNACK (Topic Alias Maximum).
+	// An alias of 0 or above it closes the connection with 0x94. 0 means
+	// 100; a negative value allows none. Towards the client, the broker
+	// uses aliases up to the client's own Topic Alias Maximum.
+	TopicAliasMaximum int
+	// ServerKeepAlive is the longest keep alive granted to an MQTT 5 client:
+	// a client asking for a longer one is told to use this one in CONNACK
+	// (Server Keep Alive) [MQTT-3.2.2-21]. A client asking for none (0)
+	// keeps none. 0 means no limit; at most 65535s.
+	ServerKeepAlive time.Duration
+	// ResponseInformation is the Response Information sent in CONNACK to an
+	// MQTT 5 client that sets Request Response Information: usually a topic
+	// prefix under which the client may put its response topics, such as
+	// "reply/%c/". "%c" is replaced by the client identifier and "%u" by
+	// the user name. "" sends none.
+	ResponseInformation string
 }
 
 // SessionOptions are the per-session limits. The zero value gives EMQ 2.0's
@@ -87,6 +123,16 @@ type SessionOptions struct {
 	// DropQoS0 stops QoS 0 messages from being queued for offline clients
 	// (EMQ: mqtt.queue.qos0 = false). The zero value queues them.
 	DropQoS0 bool
+	// DisconnectOnQueueFull disconnects a connected client whose queue
+	// overflows (MQTT 5 clients get DISCONNECT 0x97, quota exceeded)
+	// instead of only dropping the oldest message. Its session stays if it
+	// is persistent, so the queue drains when the client comes back.
+	DisconnectOnQueueFull bool
+	// MaxExpiry is the longest Session Expiry Interval granted to an MQTT 5
+	// client; a longer one (0xFFFFFFFF, "never", included) is shortened to
+	// it and the CONNACK says so. 0 means no limit. (3.1 and 3.1.1
+	// persistent sessions use Expiry.)
+	MaxExpiry time.Duration
 }
 
 // Validate reports every problem with o at once, joined with errors.Join.
@@ -123,6 +169,18 @@ func (o Options) Validate() error {
 	if s.MaxAwaitingRel < 0 {
 		bad("Session.MaxAwaitingRel %d is negative", s.MaxAwaitingRel)
 	}
+	if s.MaxExpiry < 0 {
+		bad("Session.MaxExpiry %v is negative", s.MaxExpiry)
+	}
+	if o.ReceiveMaximum < 0 || o.ReceiveMaximum > 65535 {
+		bad("ReceiveMaximum %d out of range [0, 65535]", o.ReceiveMaximum)
+	}
+	if o.TopicAliasMaximum > 65535 {
+		bad("TopicAliasMaximum %d above 65535", o.TopicAliasMaximum)
+	}
+	if o.ServerKeepAlive < 0 || o.ServerKeepAlive > 65535*time.Second {
+		bad("ServerKeepAlive %v out of range [0, 65535s]", o.ServerKeepAlive)
+	}
 	return errors.Join(errs...)
 }
 
@@ -155,6 +213,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Version == "" {
 		o.Version = Version
+	}
+	if o.ReceiveMaximum == 0 {
+		o.ReceiveMaximum = 100
+	}
+	if o.TopicAliasMaximum == 0 {
+		o.TopicAliasMaximum = 100
 	}
 	s := &o.Session
 	if s.MaxInflight == 0 {

@@ -26,6 +26,10 @@ type sink interface {
 	kick(code packets.ReasonCode, reason error)
 	// protoVersion is the MQTT protocol level of the transport.
 	protoVersion() byte
+	// accepts reports whether om fits the client's MQTT 5 Maximum Packet
+	// Size; a message that does not is dropped before it gets a packet
+	// identifier [MQTT-3.1.2-25].
+	accepts(om *outMsg) bool
 }
 
 // outMsg is one message on its way to one session.
@@ -37,6 +41,18 @@ type outMsg struct {
 	id     uint16
 	rel    bool  // QoS 2: PUBREC received, PUBREL sent
 	sentAt int64 // unix nanoseconds of the last send
+	// expireAt is when the MQTT 5 Message Expiry Interval ends, in unix
+	// nanoseconds; 0 means never.
+	expireAt int64
+}
+
+// expired reports whether om's Message Expiry Interval has passed at now.
+func (om *outMsg) expired(now int64) bool { return om.expireAt != 0 && now >= om.expireAt }
+
+// dropped is a message dropped for one session, reported once s.mu is released.
+type dropped struct {
+	m      *Message
+	reason DropReason
 }
 
 // subscriber is a subscription of one session, the value kept in the tree.
@@ -76,9 +92,16 @@ type Session struct {
 	retryTimer *time.Timer
 	retryArmed bool
 	expTimer   *time.Timer
+	// will is the MQTT 5 will of the last connection, waiting for its Will
+	// Delay Interval (willTimer) or the end of the session [MQTT-3.1.3-9].
+	will      *Message
+	willTimer *time.Timer
 
 	// ch is the delivery channel of a Session opened with Connect.
 	ch *chanSink
+
+	// acl caches the connection's publish ACL decisions (mqtt.cache_acl).
+	acl aclCache
 }
 
 func newSession(b *Broker, info *ClientInfo, listed bool) *Session {
@@ -271,9 +294,10 @@ func (s *Session) unsubscribe(ctx context.Context, filters []string) []packets.R
 // ---- outgoing messages ------------------------------------------------------
 
 // deliver queues msg for this session under sub's options. qos is the
-// granted QoS (already min(publish, subscription)).
-func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32) {
-	om := &outMsg{msg: m, qos: qos, retain: retain, subIDs: subIDs}
+// granted QoS (already min(publish, subscription)); expireAt is when the
+// message expires (unix nanoseconds, 0 for never).
+func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32, expireAt int64) {
+	om := &outMsg{msg: m, qos: qos, retain: retain, subIDs: subIDs, expireAt: expireAt}
 	var dropped *outMsg
 	var reason DropReason
 	var out sink
@@ -282,6 +306,10 @@ func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32) {
 	case s.closed:
 		s.mu.Unlock()
 		return
+	case om.expired(time.Now().UnixNano()):
+		dropped, reason = om, DropExpired
+	case s.out != nil && !s.out.accepts(om):
+		dropped, reason = om, DropTooLarge // [MQTT-3.1.2-25]
 	case s.out == nil:
 		if qos == 0 && s.b.opts.Session.DropQoS0 {
 			dropped, reason = om, DropQoS0Offline
@@ -302,6 +330,9 @@ func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32) {
 	default:
 		dropped, reason = s.enqueue(om), DropQueueFull
 	}
+	if dropped != nil && reason == DropQueueFull && s.out != nil && s.b.opts.Session.DisconnectOnQueueFull {
+		s.out.kick(packets.QuotaExceeded, errQueueFull)
+	}
 	s.mu.Unlock()
 	if out != nil {
 		s.b.delivered(s, m)
@@ -310,6 +341,8 @@ func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32) {
 		s.b.dropDelivery(s, dropped.msg, reason)
 	}
 }
+
+var errQueueFull = errors.New("message queue full")
 
 // enqueue adds om to the queue, dropping the oldest QoS 0 message, or else
 // the oldest message, when the queue is full. It returns the dropped one.
@@ -372,10 +405,27 @@ func (s *Session) findInflight(id uint16) int {
 }
 
 // fill moves queued messages to the transport while the inflight window has
-// room. s.mu is held. It returns the messages handed over.
-func (s *Session) fill() (sent []*Message) {
+// room. s.mu is held. It returns the messages handed over, and those dropped
+// on the way because they expired or are too large for the client.
+func (s *Session) fill() (sent []*Message, drops []dropped) {
+	var now int64
 	for s.out != nil && s.queue.Len() > 0 {
 		om, _ := s.queue.Peek()
+		if om.expireAt != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			if om.expired(now) { // [MQTT-3.3.2-5]
+				s.queue.Pop()
+				drops = append(drops, dropped{om.msg, DropExpired})
+				continue
+			}
+		}
+		if !s.out.accepts(om) {
+			s.queue.Pop()
+			drops = append(drops, dropped{om.msg, DropTooLarge})
+			continue
+		}
 		if om.qos > 0 && !s.inflightRoom() {
 			break
 		}
@@ -392,7 +442,35 @@ func (s *Session) fill() (sent []*Message) {
 		}
 		sent = append(sent, om.msg)
 	}
-	return sent
+	return sent, drops
+}
+
+// report runs message.delivered and delivery.dropped for what fill
+// returned; s.mu must not be held.
+func (s *Session) report(sent []*Message, drops []dropped) {
+	for _, m := range sent {
+		s.b.delivered(s, m)
+	}
+	for _, d := range drops {
+		s.b.dropDelivery(s, d.m, d.reason)
+	}
+}
+
+// abandon drops the inflight messages ids that the transport could not
+// send after all (expired or too large by the time they were written), so
+// they do not hold the inflight window, and fills the window again.
+func (s *Session) abandon(ids []uint16, reasons []DropReason) {
+	s.mu.Lock()
+	var drops []dropped
+	for k, id := range ids {
+		if i := s.findInflight(id); i >= 0 {
+			drops = append(drops, dropped{s.inflight[i].msg, reasons[k]})
+			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+		}
+	}
+	sent, more := s.fill()
+	s.mu.Unlock()
+	s.report(sent, append(drops, more...))
 }
 
 // puback handles an acknowledgement of a QoS 1 message.
@@ -410,16 +488,14 @@ func (s *Session) complete(id uint16, qos byte) bool {
 	}
 	om := s.inflight[i]
 	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-	sent := s.fill()
+	sent, drops := s.fill()
 	s.mu.Unlock()
 	s.b.metrics.add(mMessagesAcked, 1)
 	info := s.Info()
 	for _, e := range s.b.hookTable.messageAcked.load() {
 		e.fn(s.b.ctx, info, *om.msg)
 	}
-	for _, m := range sent {
-		s.b.delivered(s, m)
-	}
+	s.report(sent, drops)
 	return true
 }
 
@@ -547,7 +623,15 @@ func (s *Session) attach(out sink) {
 		s.expTimer = nil
 	}
 	now := time.Now().UnixNano()
+	var drops []dropped
+	kept := s.inflight[:0]
 	for _, om := range s.inflight {
+		if !om.rel && !out.accepts(om) {
+			// The new connection accepts smaller packets than the old one.
+			drops = append(drops, dropped{om.msg, DropTooLarge})
+			continue
+		}
+		kept = append(kept, om)
 		om.sentAt = now
 		if om.rel {
 			out.sendPubrel(om.id)
@@ -555,14 +639,14 @@ func (s *Session) attach(out sink) {
 			out.sendPublish(om, true) // [MQTT-4.4.0-1]
 		}
 	}
+	clear(s.inflight[len(kept):])
+	s.inflight = kept
 	if len(s.inflight) > 0 || len(s.awaitRel) > 0 {
 		s.armRetry()
 	}
-	sent := s.fill()
+	sent, more := s.fill()
 	s.mu.Unlock()
-	for _, m := range sent {
-		s.b.delivered(s, m)
-	}
+	s.report(sent, append(drops, more...))
 }
 
 // detach disconnects out from the session. A non-persistent session ends;
@@ -589,6 +673,60 @@ func (s *Session) detach(out sink, reason error) {
 	s.mu.Unlock()
 }
 
+// deferWill holds m, the will of the connection out that just ended, until
+// its Will Delay Interval passes or the session ends, whichever comes first
+// [MQTT-3.1.3-9]. It reports true when the will is due at once because the
+// session has already ended; the caller publishes it then.
+func (s *Session) deferWill(out sink, m Message, delay time.Duration) (now bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return true
+	case s.out != out:
+		// Another connection took the session over and resumed it before
+		// the will was due: it is never sent [MQTT-3.1.3-9].
+		return false
+	}
+	s.dropWillLocked()
+	w := &m
+	s.will = w
+	s.willTimer = time.AfterFunc(delay, func() { s.fireWill(w) })
+	return false
+}
+
+// fireWill publishes w when its delay has passed, unless a new connection
+// or the end of the session took it first.
+func (s *Session) fireWill(w *Message) {
+	s.mu.Lock()
+	if s.will != w {
+		s.mu.Unlock()
+		return
+	}
+	s.will, s.willTimer = nil, nil
+	s.mu.Unlock()
+	s.b.publish(s.b.ctx, *w)
+}
+
+// takeWill removes and returns the pending will, if any; the session is
+// ending and the caller publishes it.
+func (s *Session) takeWill() *Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.will
+	s.dropWillLocked()
+	return w
+}
+
+// dropWillLocked forgets the pending will: a new connection resumed the
+// session in time. s.mu is held.
+func (s *Session) dropWillLocked() {
+	if s.willTimer != nil {
+		s.willTimer.Stop()
+	}
+	s.will, s.willTimer = nil, nil
+}
+
 // maxExpiry means "never expires" (MQTT 5's 0xFFFFFFFF seconds).
 const maxExpiry = time.Duration(0xFFFFFFFF) * time.Second
 
@@ -608,6 +746,9 @@ func (s *Session) shutdown() (subs []*subscriber, out sink) {
 	}
 	if s.expTimer != nil {
 		s.expTimer.Stop()
+	}
+	if s.willTimer != nil {
+		s.willTimer.Stop() // the will, if any, waits for takeWill
 	}
 	subs = make([]*subscriber, 0, len(s.subs))
 	for _, sb := range s.subs {
@@ -681,6 +822,7 @@ func (c *chanSink) sendPublish(om *outMsg, dup bool) bool {
 	return true
 }
 
+func (c *chanSink) accepts(*outMsg) bool           { return true }
 func (c *chanSink) sendPubrel(uint16)              {}
 func (c *chanSink) protoVersion() byte             { return packets.Version5 }
 func (c *chanSink) kick(packets.ReasonCode, error) { c.stop() }
@@ -801,7 +943,7 @@ func (s *Session) publish(ctx context.Context, m Message) packets.ReasonCode {
 	info := s.Info()
 	m.From = info.ClientID
 	m.Username = info.Username
-	if s.b.authorize(ctx, info, AccessPublish, m.Topic) != Allow {
+	if s.b.authorizePublish(ctx, s, info, m.Topic) != Allow {
 		s.b.log.Debug("publish denied by ACL", "client", info.ClientID, "topic", m.Topic)
 		s.b.dropMessage(&m, DropNotAuthorized)
 		return packets.NotAuthorized

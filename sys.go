@@ -220,7 +220,7 @@ func (b *Broker) publishClock() {
 func (b *Broker) publishSysInfo() {
 	b.sysPublish("$SYS/brokers", b.opts.Node, true)
 	b.sysPublish(b.sysTopic("version"), b.opts.Version, true)
-	b.sysPublish(b.sysTopic("sysdescr"), "emqgo MQTT broker", true)
+	b.sysPublish(b.sysTopic("sysdescr"), sysDescr, true)
 	for k, v := range b.Stats() {
 		b.sysPublish(b.sysTopic("stats/"+k), strconv.FormatInt(v, 10), false)
 	}
