@@ -9,6 +9,12 @@
 //	detach, err := r.Attach(b)
 //	defer detach()
 //
+// A broker's plugin registry loads it by its EMQ name instead, configured
+// by etc/plugins/emq_mod_retainer.conf (see Plugin):
+//
+//	b.Plugins().Register(retainer.Plugin)
+//	err := b.Plugins().Load(ctx, "emq_mod_retainer")
+//
 // On message.publish, a message with the RETAIN flag replaces the retained
 // message of its topic, and one with an empty payload deletes it; either
 // way the message is routed as usual. A message whose payload is larger
