@@ -1,0 +1,67 @@
+package authusername
+
+import (
+	"context"
+
+	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/conf"
+)
+
+// Plugin is the module as a plugin for a broker's registry, EMQ's
+// emq_auth_username, configured by etc/plugins/emq_auth_username.conf
+// (see ParseConfig):
+//
+//	b.Plugins().Register(authusername.Plugin)
+//	err := b.Plugins().Load(ctx, "emq_auth_username")
+//
+// It registers the authentication module and the "users" command.
+var Plugin = broker.PluginInfo{
+	Name:        "emq_auth_username",
+	Description: "Username password authentication module",
+	Defaults:    Defaults,
+	New:         func() broker.Plugin { return new(plugin) },
+}
+
+// Defaults is the plugin's configuration with every key at its default.
+const Defaults = `auth.user.password_hash = sha256
+auth.user.data_file = data/emq_auth_username.json
+`
+
+type plugin struct {
+	cfg Config
+}
+
+var (
+	_ broker.Plugin     = (*plugin)(nil)
+	_ broker.Configurer = (*plugin)(nil)
+)
+
+// Configure implements broker.Configurer.
+func (p *plugin) Configure(m conf.Map) error {
+	cfg, err := ParseConfig(m)
+	if err != nil {
+		return err
+	}
+	p.cfg = cfg
+	return nil
+}
+
+// Load implements broker.Plugin.
+func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error {
+	if err := p.Configure(m); err != nil {
+		return err
+	}
+	a, err := New(p.cfg)
+	if err != nil {
+		return err
+	}
+	for _, name := range a.Shadowed() {
+		h.Logger().Warn("user is in both the configuration and the data file; the configuration's password applies", "user", name, "data_file", p.cfg.DataFile)
+	}
+	h.RegisterAuth(a, broker.Named(Plugin.Name))
+	if err := h.RegisterCommand(a.Command()); err != nil {
+		return err
+	}
+	h.Logger().Info("username authentication started", "users", len(a.Users()), "data_file", p.cfg.DataFile)
+	return nil
+}
