@@ -26,12 +26,15 @@ type Config struct {
 	Home string `conf:"-"`
 
 	Node              string          `conf:"node.name"`
+	CtlSocket         string          `conf:"node.ctl_socket"`
 	LogLevel          LogLevel        `conf:"log.console.level"`
 	MaxClientIDLen    int             `conf:"mqtt.max_clientid_len"`
 	MaxPacketSize     int             `conf:"mqtt.max_packet_size,size"`
 	ClientIdleTimeout time.Duration   `conf:"mqtt.client_idle_timeout,unit=s"`
 	AllowAnonymous    bool            `conf:"mqtt.allow_anonymous"`
 	ACLNomatch        string          `conf:"mqtt.acl_nomatch"`
+	ACLFile           string          `conf:"mqtt.acl_file"`  // "off" for none
+	CacheACL          bool            `conf:"mqtt.cache_acl"` // publish decisions, per connection
 	Session           SessionConfig   `conf:"mqtt.session"`
 	Queue             QueueConfig     `conf:"mqtt.queue"`
 	SysInterval       time.Duration   `conf:"mqtt.broker.sys_interval,unit=s"`
@@ -61,6 +64,8 @@ type QueueConfig struct {
 }
 
 // PluginsConfig is mqtt.plugins.*; both paths are relative to the home.
+// The loaded file lists the plugins to load at start, one "name." a line
+// (EMQ's format); emqd rewrites it when a plugin is loaded or unloaded.
 type PluginsConfig struct {
 	EtcDir     string `conf:"etc_dir"`
 	LoadedFile string `conf:"loaded_file"`
@@ -128,9 +133,8 @@ func (l LogLevel) Level() slog.Level { return slog.Level(l) }
 // ignoredKeys are the keys of EMQ 2.0's etc/emq.conf (and its schema,
 // priv/emq.schema) that emqd accepts and ignores: Erlang VM and
 // distribution settings, log files, the pubsub pool and bridge, socket
-// tuning and sysmon have no counterpart here, and the ACL file is read by
-// the ACL plugin, not the core. Any other key that emqd does not read is an
-// error, so a typo cannot pass silently.
+// tuning and sysmon have no counterpart here. Any other key that emqd does
+// not read is an error, so a typo cannot pass silently.
 var ignoredKeys = func() map[string]bool {
 	keys := []string{
 		// Erlang node and distribution.
@@ -143,8 +147,6 @@ var ignoredKeys = func() map[string]bool {
 		"log.error.redirect", "log.error.messages_per_second",
 		"log.syslog", "log.syslog.identity", "log.syslog.facility", "log.syslog.level",
 		"log.crash", "log.crash.file", "sasl",
-		// Access control handled by plugins, and the publish ACL cache.
-		"mqtt.acl_file", "mqtt.cache_acl",
 		// Session and queue tuning without a counterpart.
 		"mqtt.session.collect_interval",
 		"mqtt.queue.type", "mqtt.queue.priority", "mqtt.queue.low_watermark", "mqtt.queue.high_watermark",
@@ -178,12 +180,15 @@ var ignoredKeys = func() map[string]bool {
 func DefaultConfig() Config {
 	return Config{
 		Node:              "emqd@127.0.0.1",
+		CtlSocket:         "data/emqd.sock",
 		LogLevel:          LogLevel(slog.LevelWarn), // EMQ: error
 		MaxClientIDLen:    1024,
 		MaxPacketSize:     64 << 10,
 		ClientIdleTimeout: 30 * time.Second,
 		AllowAnonymous:    true,
 		ACLNomatch:        "allow",
+		ACLFile:           "etc/acl.conf",
+		CacheACL:          true,
 		Session: SessionConfig{
 			MaxInflight:     100,
 			RetryInterval:   60 * time.Second,
@@ -435,6 +440,8 @@ func (c *Config) BrokerOptions(log *slog.Logger) broker.Options {
 			DropQoS0:        !c.Queue.QoS0,
 		},
 	}
+	// EMQ: mqtt.cache_acl = true caches publish ACL decisions.
+	o.DisableACLCache = !c.CacheACL
 	// EMQ writes 0 for "no limit"; the broker's options use a negative
 	// value, 0 being "the default".
 	if o.Session.MaxInflight == 0 {

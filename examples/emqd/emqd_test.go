@@ -86,6 +86,19 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.b.Write(p)
 }
 
+// waitFor reports whether s shows up in b within 5 seconds: stderr is
+// copied from a pipe, so it may lag behind what stdout already said.
+func (b *lockedBuffer) waitFor(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -222,7 +235,7 @@ mqtt.listener.https.certfile = etc/certs/cert.pem
 			t.Fatalf("%s listener address %q, want 127.0.0.1:<port>; all: %v", proto, a, e.addrs)
 		}
 	}
-	if !strings.Contains(e.stderr.String(), "msg=listening proto=mqtt:tcp addr="+e.addrs["mqtt:tcp"]) {
+	if !e.stderr.waitFor("msg=listening proto=mqtt:tcp addr=" + e.addrs["mqtt:tcp"]) {
 		t.Errorf("no listening log line for mqtt:tcp; stderr:\n%s", e.stderr)
 	}
 

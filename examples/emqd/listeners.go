@@ -28,7 +28,9 @@ type listener struct {
 	srv   *http.Server // for mqtt:ws and mqtt:wss
 
 	bind       string // the address to bind, from the configuration
+	acceptors  int
 	maxClients int
+	open       func() int // connections open now
 }
 
 // Addr returns the address the listener is bound to, with the real port
@@ -62,7 +64,7 @@ func bindListeners(c *Config, b *broker.Broker, log *slog.Logger) ([]*listener, 
 		if s.l.Addr == "" {
 			continue
 		}
-		l := &listener{key: s.key, proto: s.proto, bind: s.l.Addr, maxClients: s.l.MaxClients}
+		l := &listener{key: s.key, proto: s.proto, bind: s.l.Addr, acceptors: s.l.Acceptors, maxClients: s.l.MaxClients}
 		if s.tls != nil {
 			cfg, err := c.tlsConfig(s.key, s.tls)
 			if err != nil {
@@ -84,10 +86,8 @@ func bindListeners(c *Config, b *broker.Broker, log *slog.Logger) ([]*listener, 
 			}
 			return nil, fmt.Errorf("%s: %w%s", l.key, err, hint)
 		}
-		if l.maxClients > 0 {
-			ln = limitListener(ln, l.maxClients, l.key, log)
-		}
-		l.ln = ln
+		lim := limitListener(ln, l.maxClients, l.key, log)
+		l.ln, l.open = lim, func() int { return int(lim.open.Load()) }
 		if l.proto == "mqtt:ws" || l.proto == "mqtt:wss" {
 			mux := http.NewServeMux()
 			mux.Handle("/mqtt", ws.Handler(b))
@@ -125,6 +125,11 @@ func (c *Config) tlsConfig(key string, l *TLSListener) (*tls.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// info describes l for the broker's "listeners" command.
+func (l *listener) info() broker.ListenerInfo {
+	return broker.ListenerInfo{Name: l.proto + ":" + l.Addr(), Acceptors: l.acceptors, MaxClients: l.maxClients, CurrentClients: l.open}
 }
 
 // serve serves l until it is closed, sending a failure to errc.
@@ -177,10 +182,11 @@ func acceptLoop(ln net.Listener, b *broker.Broker, name string) error {
 	}
 }
 
-// limitListener returns ln refusing connections beyond max open at once:
-// EMQ's max_clients. A connection over the limit is accepted and closed at
-// once, as EMQ's esockd does, rather than left waiting in the backlog.
-func limitListener(ln net.Listener, max int, key string, log *slog.Logger) net.Listener {
+// limitListener returns ln counting its open connections and refusing
+// those beyond max open at once (0: no limit): EMQ's max_clients. A
+// connection over the limit is accepted and closed at once, as EMQ's
+// esockd does, rather than left waiting in the backlog.
+func limitListener(ln net.Listener, max int, key string, log *slog.Logger) *limited {
 	return &limited{Listener: ln, max: int64(max), key: key, log: log}
 }
 
@@ -199,7 +205,7 @@ func (l *limited) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.open.Add(1) > l.max {
+		if l.open.Add(1) > l.max && l.max > 0 {
 			l.open.Add(-1)
 			c.Close()
 			now := time.Now().UnixNano()

@@ -5,9 +5,20 @@
 //	emqd [-config etc/emq.conf] [-home DIR]
 //
 // The home is the folder holding etc/: by default the parent of the
-// folder holding the configuration file. Relative paths in the
-// configuration (certificate files, the plugin folder, data/) resolve
+// folder holding the configuration file. emqd runs in it, as EMQ did, so
+// relative paths in the configuration and the plugins' configuration
+// (certificate files, the plugin folder, data/, trace files) resolve
 // against it.
+//
+// Plugins. emqd knows the plugins listed in plugins.go. At start it loads
+// those named in data/loaded_plugins (mqtt.plugins.loaded_file), or by
+// default emq_mod_presence, emq_mod_retainer and emq_mod_subscription,
+// each configured by etc/plugins/<name>.conf
+// (mqtt.plugins.etc_dir) over its defaults; a mistake in one stops emqd
+// with file, line and key. "emqctl plugins load|unload" rewrite the file.
+//
+// Control. emqd serves emqctl on the unix socket data/emqd.sock
+// (node.ctl_socket; "off" turns it off), readable by its owner only.
 //
 // Output. Logs go to stderr as slog text lines, at log.console.level.
 // Independently of the log level, emqd writes machine-readable lines to
@@ -32,6 +43,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,6 +52,8 @@ import (
 	"time"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/conf"
+	"github.com/emqgo/broker/ctl"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -78,20 +92,46 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, e := range cfg.Ignored {
 		log.Debug("ignoring a key emqd does not implement", "key", e.Key, "file", e.File, "line", e.Line)
 	}
+	if err := os.Chdir(cfg.Home); err != nil {
+		return fail(stderr, fmt.Errorf("home: %w", err))
+	}
 	b, err := broker.New(cfg.BrokerOptions(log))
 	if err != nil {
 		return fail(stderr, err)
 	}
-	stopPlugins, err := startPlugins(&cfg, b, log)
+	if err := startACL(&cfg, b, log); err != nil {
+		b.Close()
+		return fail(stderr, err)
+	}
+	ctlL, err := listenCtl(&cfg)
 	if err != nil {
 		b.Close()
 		return fail(stderr, err)
 	}
-	defer stopPlugins()
-	ls, err := bindListeners(&cfg, b, log)
+	startCtx, cancelStart := context.WithTimeout(context.Background(), shutdownTimeout)
+	err = startPlugins(startCtx, &cfg, b, log)
+	cancelStart()
+	var ls []*listener
+	if err == nil {
+		ls, err = bindListeners(&cfg, b, log)
+	}
 	if err != nil {
+		if ctlL != nil {
+			ctlL.Close()
+		}
 		b.Close()
 		return fail(stderr, err)
+	}
+	ctlDone := make(chan struct{})
+	if ctlL != nil {
+		go func() {
+			defer close(ctlDone)
+			if err := ctl.Serve(ctlL, b); err != nil && !errors.Is(err, broker.ErrBrokerClosed) {
+				log.Error("control socket failed", "key", "node.ctl_socket", "err", err)
+			}
+		}()
+	} else {
+		close(ctlDone)
 	}
 
 	sigc := make(chan os.Signal, 2)
@@ -101,6 +141,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, l := range ls {
 		fmt.Fprintf(stdout, "emqd: listener %s %s\n", l.proto, l.Addr())
 		log.Info("listening", "proto", l.proto, "addr", l.Addr(), "key", l.key)
+		b.RegisterListener(l.info())
 		go l.serve(b, errc)
 	}
 	fmt.Fprintf(stdout, "emqd: ready %s\n", cfg.Node)
@@ -127,8 +168,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := b.Shutdown(ctx); err != nil {
 		log.Warn("shutdown did not finish in time; connections were closed", "timeout", shutdownTimeout, "err", err)
 	}
+	<-ctlDone
 	fmt.Fprintln(stdout, "emqd: stopped")
 	return code
+}
+
+// listenCtl listens on the control socket, node.ctl_socket, creating its
+// folder; it returns nil when the socket is off. Another emqd serving the
+// same socket is an error.
+func listenCtl(c *Config) (net.Listener, error) {
+	if conf.IsOff(c.CtlSocket) {
+		return nil, nil
+	}
+	path := c.Resolve(c.CtlSocket)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("node.ctl_socket: %w", err)
+	}
+	l, err := ctl.Listen(path)
+	if errors.Is(err, ctl.ErrInUse) {
+		err = fmt.Errorf("%w (is another emqd running in %s? set node.ctl_socket in %s to run a second one)", err, c.Home, c.Path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node.ctl_socket: %w", err)
+	}
+	return l, nil
 }
 
 // fail writes err to w, one "emqd: " line per line of it (a configuration
