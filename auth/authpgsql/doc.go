@@ -83,7 +83,9 @@
 // blocking the checks of other clients; the failure is logged once per
 // burst, with a summary every minute and a line when the server answers
 // again. The pool drops dead connections and dials new ones, so the
-// module recovers by itself.
+// module recovers by itself: a query that fails on a connection the
+// server closed (it restarted) is retried on another, so the first
+// clients after a restart are not refused.
 //
 // Config.CacheTTL turns on a cache of the rows each query returned, keyed
 // by its parameters (the password is still checked on every connect).
