@@ -13,8 +13,11 @@ var thirdParty = map[string][]string{
 
 	"auth/internal/passwd": {"golang.org/x/crypto"},
 
-	"auth/authmysql": {"github.com/go-sql-driver/mysql", "filippo.io/edwards25519"},
-	"auth/authpgsql": {"github.com/jackc/pgx/v5", "github.com/jackc/pgpassfile", "github.com/jackc/pgservicefile", "github.com/jackc/puddle/v2", "golang.org/x/text", "golang.org/x/sync"},
+	"auth/authmysql": {"github.com/go-sql-driver/mysql"},
+	"auth/authpgsql": {"github.com/jackc/pgx/v5"},
+	"auth/authredis": {"github.com/redis/go-redis/v9"},
+	"auth/authmongo": {"go.mongodb.org/mongo-driver/v2"},
+	"auth/authldap":  {"github.com/go-ldap/ldap/v3"},
 }
 
 // TestDependencyRule enforces the dependency rule of ARCHITECTURE.md:

@@ -16,8 +16,11 @@ import (
 	"github.com/emqgo/broker"
 	"github.com/emqgo/broker/auth/authclientid"
 	"github.com/emqgo/broker/auth/authhttp"
+	"github.com/emqgo/broker/auth/authldap"
+	"github.com/emqgo/broker/auth/authmongo"
 	"github.com/emqgo/broker/auth/authmysql"
 	"github.com/emqgo/broker/auth/authpgsql"
+	"github.com/emqgo/broker/auth/authredis"
 	"github.com/emqgo/broker/auth/authusername"
 	plugintemplate "github.com/emqgo/broker/examples/plugin_template"
 	"github.com/emqgo/broker/mods/presence"
@@ -37,6 +40,9 @@ var plugins = []broker.PluginInfo{
 	authusername.Plugin,
 	authmysql.Plugin,
 	authpgsql.Plugin,
+	authredis.Plugin,
+	authmongo.Plugin,
+	authldap.Plugin,
 	authhttp.Plugin,
 	presence.Plugin, subscription.Plugin, rewrite.Plugin, recon.Plugin, reloader.Plugin, plugintemplate.Plugin,
 }
