@@ -86,7 +86,10 @@ type (
 	// (code is not Success then), after CONNACK is queued, like EMQ 2.0.
 	ClientConnectedFunc = func(ctx context.Context, c *ClientInfo, code packets.ReasonCode)
 	// ClientDisconnectedFunc runs when an accepted connection ends, after
-	// the will is published. reason is nil for a DISCONNECT from the client.
+	// the will is published. reason is nil for a DISCONNECT from the client
+	// (with reason code 0x00); a *DisconnectError when the broker closed
+	// the connection with a reason code or an MQTT 5 client gave another
+	// code; otherwise the I/O error.
 	ClientDisconnectedFunc = func(ctx context.Context, c *ClientInfo, reason error)
 	// ClientSubscribeFunc folds over the filters of a SUBSCRIBE after ACL.
 	// A hook may rewrite entries, or refuse one by setting its QoS to
@@ -130,7 +133,9 @@ type (
 	// subscriber, refused by ACL, or stopped by a hook.
 	MessageDroppedFunc = func(ctx context.Context, m Message, reason DropReason)
 	// DeliveryDroppedFunc runs when a message is dropped for one
-	// subscriber: its queue is full, or it is offline and QoS 0 is not queued.
+	// subscriber: its queue is full, it is offline and QoS 0 is not queued,
+	// the message expired before it could be sent (MQTT 5), or it is larger
+	// than the subscriber's Maximum Packet Size (MQTT 5).
 	DeliveryDroppedFunc = func(ctx context.Context, c *ClientInfo, m Message, reason DropReason)
 )
 

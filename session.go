@@ -306,7 +306,7 @@ func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32, ex
 	case s.closed:
 		s.mu.Unlock()
 		return
-	case om.expired(time.Now().UnixNano()):
+	case expireAt != 0 && om.expired(time.Now().UnixNano()):
 		dropped, reason = om, DropExpired
 	case s.out != nil && !s.out.accepts(om):
 		dropped, reason = om, DropTooLarge // [MQTT-3.1.2-25]

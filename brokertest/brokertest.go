@@ -112,6 +112,17 @@ func WithWill(topic string, payload []byte, qos byte, retain bool) ClientOption 
 	}
 }
 
+// WithWillProperties sets the MQTT 5 will properties (Will Delay Interval,
+// Message Expiry Interval, User Properties, ...) of the will set by
+// WithWill; give it after WithWill.
+func WithWillProperties(p *packets.Properties) ClientOption {
+	return func(c *clientConfig) {
+		if c.will != nil {
+			c.will.Properties = p
+		}
+	}
+}
+
 // WithVersion sets the protocol level: packets.Version31, Version311 (the
 // default) or Version5.
 func WithVersion(v byte) ClientOption { return func(c *clientConfig) { c.version = v } }
@@ -143,6 +154,7 @@ type Client struct {
 	done    chan struct{}
 	readErr error
 	nextID  uint16
+	aliases map[uint16]string // topic aliases the broker set, read loop only
 }
 
 // Dial connects a client and fails the test unless the broker accepts it.
@@ -231,6 +243,9 @@ func (c *Client) readLoop() {
 			c.signal()
 			return
 		}
+		if pub, ok := p.(*packets.Publish); ok {
+			c.resolveAlias(pub)
+		}
 		if !c.cfg.manualAcks {
 			c.autoAck(p)
 		}
@@ -239,6 +254,24 @@ func (c *Client) readLoop() {
 		c.mu.Unlock()
 		c.signal()
 	}
+}
+
+// resolveAlias applies an MQTT 5 topic alias the broker used: a PUBLISH
+// that sets one is remembered; one that uses one gets its topic name filled
+// in. Either way the packet keeps its Topic Alias property.
+func (c *Client) resolveAlias(p *packets.Publish) {
+	if p.Properties == nil || p.Properties.TopicAlias == nil {
+		return
+	}
+	a := *p.Properties.TopicAlias
+	if p.Topic != "" {
+		if c.aliases == nil {
+			c.aliases = make(map[uint16]string)
+		}
+		c.aliases[a] = p.Topic
+		return
+	}
+	p.Topic = c.aliases[a]
 }
 
 func (c *Client) signal() {
