@@ -311,16 +311,18 @@ func TestSuperuserCheckErrorIsNotSuperuser(t *testing.T) {
 // denied filter, with reason 0x87.
 func TestDeniedSubscribe(t *testing.T) {
 	tests := []struct {
-		version byte
-		want    []packets.ReasonCode
+		version     byte
+		unspecified bool // Options.SubscribeDeniedUnspecified
+		want        []packets.ReasonCode
 	}{
-		{packets.Version311, []packets.ReasonCode{0x80, 0x80, 0x80}},
-		{packets.Version31, []packets.ReasonCode{0x80, 0x80, 0x80}},
-		{packets.Version5, []packets.ReasonCode{1, packets.NotAuthorized, 2}},
+		{packets.Version311, false, []packets.ReasonCode{0x80, 0x80, 0x80}},
+		{packets.Version31, false, []packets.ReasonCode{0x80, 0x80, 0x80}},
+		{packets.Version5, false, []packets.ReasonCode{1, packets.NotAuthorized, 2}},
+		{packets.Version5, true, []packets.ReasonCode{1, packets.UnspecifiedError, 2}},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("v%d", tt.version), func(t *testing.T) {
-			b := brokertest.New(t, broker.Options{}, func(b *broker.Broker) {
+		t.Run(fmt.Sprintf("v%d/unspecified=%t", tt.version, tt.unspecified), func(t *testing.T) {
+			b := brokertest.New(t, broker.Options{SubscribeDeniedUnspecified: tt.unspecified}, func(b *broker.Broker) {
 				b.RegisterACL(broker.ACLFunc(func(_ context.Context, _ *broker.ClientInfo, a broker.Access, topic string) (broker.Decision, error) {
 					if a == broker.AccessSubscribe && strings.HasPrefix(topic, "secret/") {
 						return broker.Deny, nil

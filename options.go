@@ -93,6 +93,11 @@ type Options struct {
 	// "reply/%c/". "%c" is replaced by the client identifier and "%u" by
 	// the user name. "" sends none.
 	ResponseInformation string
+	// SubscribeDeniedUnspecified makes the SUBACK of an MQTT 5 subscription
+	// that the ACL refuses carry 0x80 (unspecified error) instead of 0x87
+	// (not authorized), for clients that expect the 3.1.1 code (the Eclipse
+	// Paho MQTT 5 conformance suite does). 3.1.1 clients always get 0x80.
+	SubscribeDeniedUnspecified bool
 }
 
 // SessionOptions are the per-session limits. The zero value gives EMQ 2.0's

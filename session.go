@@ -160,6 +160,9 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]packets
 		}
 		if b.authorize(ctx, info, AccessSubscribe, sub.Filter) != Allow {
 			codes[i] = packets.NotAuthorized
+			if b.opts.SubscribeDeniedUnspecified {
+				codes[i] = packets.UnspecifiedError
+			}
 			work[i].QoS = SubscribeRefused
 			denied = true
 		}

@@ -35,6 +35,7 @@ type Config struct {
 	ACLNomatch        string          `conf:"mqtt.acl_nomatch"`
 	ACLFile           string          `conf:"mqtt.acl_file"`  // "off" for none
 	CacheACL          bool            `conf:"mqtt.cache_acl"` // publish decisions, per connection
+	MQTT5             MQTT5Config     `conf:"mqtt"`
 	Session           SessionConfig   `conf:"mqtt.session"`
 	Queue             QueueConfig     `conf:"mqtt.queue"`
 	SysInterval       time.Duration   `conf:"mqtt.broker.sys_interval,unit=s"`
@@ -55,6 +56,7 @@ type SessionConfig struct {
 	AwaitRelTimeout time.Duration `conf:"await_rel_timeout,unit=s"`
 	MaxAwaitingRel  int           `conf:"max_awaiting_rel"` // 0 = unlimited
 	ExpiredAfter    time.Duration `conf:"expired_after,unit=s"`
+	MaxExpiry       time.Duration `conf:"max_expiry,unit=s"` // MQTT 5 Session Expiry cap; 0 = none
 }
 
 // QueueConfig is mqtt.queue.*.
@@ -189,6 +191,7 @@ func DefaultConfig() Config {
 		ACLNomatch:        "allow",
 		ACLFile:           "etc/acl.conf",
 		CacheACL:          true,
+		MQTT5:             MQTT5Config{ReceiveMaximum: 100, MaxTopicAlias: 100, SubscribeDeniedCode: "not_authorized"},
 		Session: SessionConfig{
 			MaxInflight:     100,
 			RetryInterval:   60 * time.Second,
@@ -279,6 +282,23 @@ func (c *Config) check() []error {
 	case "allow", "deny":
 	default:
 		bad("mqtt.acl_nomatch", "invalid value %q: want allow or deny", c.ACLNomatch)
+	}
+	if m := c.MQTT5.ReceiveMaximum; m < 0 || m > 65535 {
+		bad("mqtt.receive_maximum", "%d out of range: want 1 to 65535", m)
+	}
+	if m := c.MQTT5.MaxTopicAlias; m < 0 || m > 65535 {
+		bad("mqtt.max_topic_alias", "%d out of range: want 0 to 65535", m)
+	}
+	if k := c.MQTT5.ServerKeepAlive; k < 0 || k > 65535*time.Second {
+		bad("mqtt.server_keepalive", "%v out of range: want 0 to 65535 seconds", k)
+	}
+	switch c.MQTT5.SubscribeDeniedCode {
+	case "not_authorized", "unspecified":
+	default:
+		bad("mqtt.subscribe_denied_code", "invalid value %q: want not_authorized or unspecified", c.MQTT5.SubscribeDeniedCode)
+	}
+	if c.Session.MaxExpiry < 0 {
+		bad("mqtt.session.max_expiry", "must not be negative")
 	}
 	s := c.Session
 	if s.MaxInflight < 0 {
@@ -442,6 +462,15 @@ func (c *Config) BrokerOptions(log *slog.Logger) broker.Options {
 	}
 	// EMQ: mqtt.cache_acl = true caches publish ACL decisions.
 	o.DisableACLCache = !c.CacheACL
+	o.ReceiveMaximum = c.MQTT5.ReceiveMaximum
+	o.TopicAliasMaximum = c.MQTT5.MaxTopicAlias
+	if o.TopicAliasMaximum == 0 {
+		o.TopicAliasMaximum = -1 // 0 = no aliases; the broker's 0 is "the default"
+	}
+	o.ServerKeepAlive = c.MQTT5.ServerKeepAlive
+	o.ResponseInformation = c.MQTT5.ResponseInformation
+	o.SubscribeDeniedUnspecified = c.MQTT5.SubscribeDeniedCode == "unspecified"
+	o.Session.MaxExpiry = c.Session.MaxExpiry
 	// EMQ writes 0 for "no limit"; the broker's options use a negative
 	// value, 0 being "the default".
 	if o.Session.MaxInflight == 0 {
@@ -454,4 +483,14 @@ func (c *Config) BrokerOptions(log *slog.Logger) broker.Options {
 		o.SysInterval = -1 // sys_interval = 0 disables $SYS
 	}
 	return o
+}
+
+// MQTT5Config holds the MQTT 5 keys under mqtt.* (EMQ 2.0 had no MQTT 5;
+// the names follow EMQX where it has one).
+type MQTT5Config struct {
+	ReceiveMaximum      int           `conf:"receive_maximum"`         // 0 = the broker's default (100)
+	MaxTopicAlias       int           `conf:"max_topic_alias"`         // 0 = no topic aliases
+	ServerKeepAlive     time.Duration `conf:"server_keepalive,unit=s"` // 0 = the client's keep alive
+	ResponseInformation string        `conf:"response_information"`    // "" = none; %c, %u substituted
+	SubscribeDeniedCode string        `conf:"subscribe_denied_code"`   // not_authorized (0x87) | unspecified (0x80)
 }

@@ -154,6 +154,8 @@ func TestLoadConfigEMQ20(t *testing.T) {
 			MaxQueueLen:     -1, // infinity
 			DropQoS0:        true,
 		},
+		ReceiveMaximum:    100, // the MQTT 5 keys' defaults
+		TopicAliasMaximum: 100,
 	}
 	if o != want {
 		t.Errorf("BrokerOptions =\n%+v\nwant\n%+v", o, want)
