@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// metric is one number of a summary row, taken from each result of a case.
+type metric struct {
+	label  string
+	unit   string
+	format string
+	get    func(*Result) float64
+}
+
+var (
+	mDelivered = metric{"delivered msgs/s", "", "%.0f", func(r *Result) float64 { return r.DeliveredPerSec }}
+	mP99       = metric{"p99 latency", "µs", "%.0f", func(r *Result) float64 { return r.P99us }}
+	mConnRate  = metric{"connections/s", "", "%.0f", func(r *Result) float64 { return r.ConnectPerSec }}
+	mRSS       = metric{"RSS added", "MiB", "%.1f", func(r *Result) float64 { return float64(r.RSSAddedKB) / 1024 }}
+)
+
+// metricsFor returns the headline numbers of a case.
+func metricsFor(r *Result) []metric {
+	switch {
+	case r.Scenario == "conn":
+		return []metric{mConnRate, mRSS}
+	case r.Rate > 0:
+		return []metric{mP99}
+	default:
+		return []metric{mDelivered}
+	}
+}
+
+// summarize prints, for each case (results with the same name), the median
+// of each broker's runs and the ratio of every other broker to the first one
+// named "mosquitto" (or else the first broker seen), as Markdown tables: the
+// headline numbers, then the details.
+func summarize(rs []Result, w io.Writer) {
+	var cases, brokers []string
+	byKey := map[[2]string][]*Result{}
+	for i := range rs {
+		r := &rs[i]
+		name := r.Name
+		if name == "" {
+			name = fmt.Sprintf("%s qos%d %dB", r.Scenario, r.QoS, r.Size)
+		}
+		if !slices.Contains(cases, name) {
+			cases = append(cases, name)
+		}
+		if !slices.Contains(brokers, r.Broker) {
+			brokers = append(brokers, r.Broker)
+		}
+		k := [2]string{name, r.Broker}
+		byKey[k] = append(byKey[k], r)
+	}
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "no results")
+		return
+	}
+	base := brokers[0]
+	for _, b := range brokers {
+		if strings.HasPrefix(strings.ToLower(b), "mosquitto") {
+			base = b
+			break
+		}
+	}
+	others := []string{}
+	for _, b := range brokers {
+		if b != base {
+			others = append(others, b)
+		}
+	}
+	order := append([]string{base}, others...)
+	med := func(rs []*Result, f func(*Result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	sumOf := func(rs []*Result, f func(*Result) float64) float64 {
+		t := 0.0
+		for _, r := range rs {
+			t += f(r)
+		}
+		return t
+	}
+
+	// Headline table.
+	fmt.Fprintf(w, "| case | metric |")
+	for _, b := range order {
+		fmt.Fprintf(w, " %s |", b)
+	}
+	for _, b := range others {
+		fmt.Fprintf(w, " %s / %s |", b, base)
+	}
+	fmt.Fprintf(w, " lost + dups, all runs (%s) |\n", strings.Join(order, " / "))
+	fmt.Fprintf(w, "|---|---|%s%s---|\n", strings.Repeat("---:|", len(order)+len(others)), "")
+	for _, c := range cases {
+		var first *Result
+		for _, b := range order {
+			if rs := byKey[[2]string{c, b}]; len(rs) > 0 {
+				first = rs[0]
+				break
+			}
+		}
+		for _, m := range metricsFor(first) {
+			label := m.label
+			if m.unit != "" {
+				label += " (" + m.unit + ")"
+			}
+			fmt.Fprintf(w, "| %s | %s |", c, label)
+			meds := map[string]float64{}
+			for _, b := range order {
+				rs := byKey[[2]string{c, b}]
+				if len(rs) == 0 {
+					fmt.Fprintf(w, " – |")
+					continue
+				}
+				meds[b] = med(rs, m.get)
+				fmt.Fprintf(w, " "+m.format+" |", meds[b])
+			}
+			for _, b := range others {
+				v, okv := meds[b]
+				bv, okb := meds[base]
+				if okv && okb && bv != 0 {
+					fmt.Fprintf(w, " %.2f |", v/bv)
+				} else {
+					fmt.Fprintf(w, " – |")
+				}
+			}
+			var lost []string
+			for _, b := range order {
+				rs := byKey[[2]string{c, b}]
+				if first.Scenario == "conn" {
+					lost = append(lost, fmt.Sprintf("%.0f failed", sumOf(rs, func(r *Result) float64 { return float64(r.ErrorCount) })))
+					continue
+				}
+				lost = append(lost, fmt.Sprintf("%.0f + %.0f", sumOf(rs, func(r *Result) float64 { return float64(r.Lost) }),
+					sumOf(rs, func(r *Result) float64 { return float64(r.Dups) })))
+			}
+			fmt.Fprintf(w, " %s |\n", strings.Join(lost, " / "))
+		}
+	}
+
+	// Details: medians of everything else worth knowing.
+	fmt.Fprintf(w, "\nDetails (medians over the runs of each broker):\n\n")
+	fmt.Fprintf(w, "| case | broker | runs | sent msgs/s | delivered msgs/s | p50 µs | p99 µs | max µs | broker CPU %% | broker RSS after MiB | bench CPU %% | errors |\n")
+	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range cases {
+		for _, b := range order {
+			rs := byKey[[2]string{c, b}]
+			if len(rs) == 0 {
+				continue
+			}
+			if rs[0].Scenario == "conn" {
+				fmt.Fprintf(w, "| %s | %s | %d | – | %.0f conn/s | p50 %.2f ms | p99 %.2f ms | – | – | %.1f | %.0f | %.0f |\n", c, b, len(rs),
+					med(rs, mConnRate.get), med(rs, func(r *Result) float64 { return r.ConnectP50ms }),
+					med(rs, func(r *Result) float64 { return r.ConnectP99ms }),
+					med(rs, func(r *Result) float64 { return float64(r.BrokerRSSAfterKB) / 1024 }),
+					med(rs, func(r *Result) float64 { return r.ClientCPUPct }),
+					sumOf(rs, func(r *Result) float64 { return float64(r.ErrorCount) }))
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.0f | %.0f |\n", c, b, len(rs),
+				med(rs, func(r *Result) float64 { return r.SentPerSec }),
+				med(rs, mDelivered.get),
+				med(rs, func(r *Result) float64 { return r.P50us }),
+				med(rs, mP99.get),
+				med(rs, func(r *Result) float64 { return r.MaxUs }),
+				med(rs, func(r *Result) float64 { return r.BrokerCPUPct }),
+				med(rs, func(r *Result) float64 { return float64(r.BrokerRSSAfterKB) / 1024 }),
+				med(rs, func(r *Result) float64 { return r.ClientCPUPct }),
+				sumOf(rs, func(r *Result) float64 { return float64(r.ErrorCount) }))
+		}
+	}
+}
