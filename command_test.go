@@ -431,6 +431,13 @@ func TestExecTrace(t *testing.T) {
 	other.Publish(t, "u/x", []byte("untraced"), 0, false)
 	c1.Disconnect(t)
 	pingSync(t, other)
+	// c1's connection ends on its own goroutine: wait for its last line.
+	for deadline := time.Now().Add(brokertest.Timeout); ; time.Sleep(5 * time.Millisecond) {
+		data, _ := os.ReadFile(clientLog)
+		if strings.Contains(string(data), "msg=DISCONNECT") || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, tc := range []execCase{
 		{args: []string{"trace", "client", "c1", "off"}, out: "stop tracing client c1 successfully.\n"},
 		{args: []string{"trace", "client", "c1", "off"}, err: "stop tracing client c1 error: not traced"},

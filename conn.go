@@ -1292,6 +1292,11 @@ func (c *conn) encode(buf []byte, items []wItem, un *unsent) []byte {
 			b.metrics.add(mPacketsPublishSent, 1)
 			b.metrics.add(mMessagesSent, 1)
 			b.metrics.add(mMessagesQoS0Sent+metric(2*it.pub.QoS), 1)
+			// message.delivered runs here, before the write, so it always
+			// precedes the client's acknowledgement (and message.acked).
+			if it.msg != nil && !it.pub.Dup && c.sess != nil {
+				b.delivered(c.sess, it.msg)
+			}
 		} else {
 			pkt := it.pkt
 			buf, err = pkt.Append(buf, c.ver)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,6 +331,10 @@ func TestSharedStrategies(t *testing.T) {
 		publish(t, b.Dial(t, "p1"), 2*n) // the same publisher again
 		all := evs.wait(t, 3*n)
 		checkOnce(t, all, 3*n)
+		// message.delivered runs on each member's writer, so events from
+		// different members interleave: order them by message number.
+		num := func(e msgEvent) int { i, _ := strconv.Atoi(string(e.msg.Payload)); return i }
+		slices.SortFunc(all, func(a, b msgEvent) int { return num(a) - num(b) })
 		for _, run := range []struct {
 			from, to int
 		}{{0, n}, {n, 2 * n}, {2 * n, 3 * n}} {

@@ -303,7 +303,6 @@ func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32, ex
 	om := &outMsg{msg: m, qos: qos, retain: retain, subIDs: subIDs, expireAt: expireAt}
 	var dropped *outMsg
 	var reason DropReason
-	var out sink
 	s.mu.Lock()
 	switch {
 	case s.closed:
@@ -324,12 +323,9 @@ func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32, ex
 	case qos == 0:
 		if !s.out.sendPublish(om, false) {
 			dropped, reason = om, DropWriteQueue
-		} else {
-			out = s.out
 		}
 	case s.inflightRoom():
 		s.sendNew(om)
-		out = s.out
 	default:
 		dropped, reason = s.enqueue(om), DropQueueFull
 	}
@@ -337,9 +333,6 @@ func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32, ex
 		s.out.kick(packets.QuotaExceeded, errQueueFull)
 	}
 	s.mu.Unlock()
-	if out != nil {
-		s.b.delivered(s, m)
-	}
 	if dropped != nil {
 		s.b.dropDelivery(s, dropped.msg, reason)
 	}
@@ -410,7 +403,7 @@ func (s *Session) findInflight(id uint16) int {
 // fill moves queued messages to the transport while the inflight window has
 // room. s.mu is held. It returns the messages handed over, and those dropped
 // on the way because they expired or are too large for the client.
-func (s *Session) fill() (sent []*Message, drops []dropped) {
+func (s *Session) fill() (drops []dropped) {
 	var now int64
 	for s.out != nil && s.queue.Len() > 0 {
 		om, _ := s.queue.Peek()
@@ -443,17 +436,14 @@ func (s *Session) fill() (sent []*Message, drops []dropped) {
 		} else {
 			s.sendNew(om)
 		}
-		sent = append(sent, om.msg)
 	}
-	return sent, drops
+	return drops
 }
 
-// report runs message.delivered and delivery.dropped for what fill
-// returned; s.mu must not be held.
-func (s *Session) report(sent []*Message, drops []dropped) {
-	for _, m := range sent {
-		s.b.delivered(s, m)
-	}
+// report runs delivery.dropped for what fill returned; s.mu must not be
+// held. (message.delivered runs on the transport, just before the write:
+// see sink.)
+func (s *Session) report(drops []dropped) {
 	for _, d := range drops {
 		s.b.dropDelivery(s, d.m, d.reason)
 	}
@@ -471,9 +461,9 @@ func (s *Session) abandon(ids []uint16, reasons []DropReason) {
 			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
 		}
 	}
-	sent, more := s.fill()
+	more := s.fill()
 	s.mu.Unlock()
-	s.report(sent, append(drops, more...))
+	s.report(append(drops, more...))
 }
 
 // puback handles an acknowledgement of a QoS 1 message.
@@ -491,14 +481,14 @@ func (s *Session) complete(id uint16, qos byte) bool {
 	}
 	om := s.inflight[i]
 	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-	sent, drops := s.fill()
+	drops := s.fill()
 	s.mu.Unlock()
 	s.b.metrics.add(mMessagesAcked, 1)
 	info := s.Info()
 	for _, e := range s.b.hookTable.messageAcked.load() {
 		e.fn(s.b.ctx, info, *om.msg)
 	}
-	s.report(sent, drops)
+	s.report(drops)
 	return true
 }
 
@@ -647,9 +637,9 @@ func (s *Session) attach(out sink) {
 	if len(s.inflight) > 0 || len(s.awaitRel) > 0 {
 		s.armRetry()
 	}
-	sent, more := s.fill()
+	more := s.fill()
 	s.mu.Unlock()
-	s.report(sent, append(drops, more...))
+	s.report(append(drops, more...))
 }
 
 // detach disconnects out from the session. A non-persistent session ends;
@@ -840,6 +830,7 @@ func (c *chanSink) pump() {
 		c.pending = nil
 		c.mu.Unlock()
 		for _, d := range batch {
+			c.s.b.delivered(c.s, &d.Message)
 			select {
 			case c.out <- d:
 			case <-c.done:
