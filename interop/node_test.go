@@ -36,7 +36,8 @@ func TestMQTTJS(t *testing.T) {
 		t.Fatalf("node interop.mjs still running after 40s\n%s", p)
 	}
 	got := lines(p.stdout.String(), "ok ")
-	want := []string{"qos0", "qos1", "qos2", "v5-qos0", "v5-qos1", "v5-qos2", "retained", "will", "from-tcp", "to-tcp"}
+	want := []string{"qos0", "qos1", "qos2", "v5-qos0", "v5-qos1", "v5-qos2", "retained", "will", "from-tcp", "to-tcp",
+		"v5-request-response", "v5-topic-alias", "v5-message-expiry", "v5-shared", "v5-no-local", "v5-to-v3"}
 	if p.err != nil || !slices.Equal(got, want) {
 		t.Fatalf("node interop.mjs: exit %v; passed %q, want %q\n%s", p.err, got, want, p)
 	}
