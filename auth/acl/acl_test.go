@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -227,7 +228,7 @@ func TestMatchPattern(t *testing.T) {
 		{"%c/%u", "c/u", true},
 		{"%c/%u", "u/c", false},
 	} {
-		if got := matchPattern(strings.Split(tc.filter, "/"), c, tc.name); got != tc.want {
+		if got := backend.MatchPattern(strings.Split(tc.filter, "/"), c, tc.name); got != tc.want {
 			t.Errorf("matchPattern(%q, %q) = %v, want %v", tc.filter, tc.name, got, tc.want)
 		}
 	}

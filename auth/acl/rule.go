@@ -1,13 +1,13 @@
 package acl
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 	"github.com/emqgo/broker/topic"
 )
 
@@ -173,49 +173,7 @@ func (t *topicRule) match(c *broker.ClientInfo, name string) bool {
 	case topicFilter:
 		return topic.Match(t.filter, name)
 	}
-	return matchPattern(t.levels, c, name)
-}
-
-// matchPattern matches name against a filter whose levels may be %u or
-// %c. Those levels must equal the client's user name or client id
-// exactly: the value is compared as text, so a user name holding '+', '#'
-// or '/' never acts as a wildcard or as several levels. A client without a
-// user name (or client id) matches no %u (or %c) level.
-func matchPattern(levels []string, c *broker.ClientInfo, name string) bool {
-	if name != "" && name[0] == '$' && (levels[0] == "+" || levels[0] == "#") {
-		return false
-	}
-	for i, fl := range levels {
-		if fl == "#" && i == len(levels)-1 {
-			return true
-		}
-		nl, rest, more := strings.Cut(name, "/")
-		switch fl {
-		case "+":
-		case "%u":
-			if c.Username == "" || nl != c.Username {
-				return false
-			}
-		case "%c":
-			if c.ClientID == "" || nl != c.ClientID {
-				return false
-			}
-		default:
-			if fl != nl {
-				return false
-			}
-		}
-		last := i == len(levels)-1
-		switch {
-		case last:
-			return !more
-		case !more:
-			// The name is exhausted; only a trailing "#" matches the parent.
-			return i+2 == len(levels) && levels[i+1] == "#"
-		}
-		name = rest
-	}
-	return false
+	return backend.MatchPattern(t.levels, c, name)
 }
 
 // ---- compiling terms into rules ---------------------------------------------
@@ -318,7 +276,7 @@ func (cp *compiler) who(t term) (who, string) {
 			cp.errorf(arg.pos, "{ipaddr, ...} takes a string such as \"127.0.0.1\" or \"192.168.0.0/24\", got %s", arg.describe())
 			break
 		}
-		p, err := parseCIDR(arg.s)
+		p, err := backend.ParseCIDR(arg.s)
 		if err != nil {
 			cp.errorf(arg.pos, "{ipaddr, %q}: %v", arg.s, err)
 			break
@@ -346,22 +304,6 @@ func (cp *compiler) who(t term) (who, string) {
 	return who{}, "?"
 }
 
-func parseCIDR(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return p, errors.New("not an address or CIDR block")
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, errors.New("not an address or CIDR block")
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
 func (cp *compiler) topic(t term) (topicRule, string, bool) {
 	eq := false
 	s := t
@@ -384,12 +326,8 @@ func (cp *compiler) topic(t term) (topicRule, string, bool) {
 		return topicRule{kind: topicEq, filter: s.s}, fmt.Sprintf("{eq, %s}", strconv.Quote(s.s)), true
 	}
 	tr := topicRule{kind: topicFilter, filter: s.s}
-	levels := strings.Split(s.s, "/")
-	for _, l := range levels {
-		if l == "%u" || l == "%c" {
-			tr.kind, tr.levels = topicPattern, levels
-			break
-		}
+	if levels := backend.PatternLevels(s.s); levels != nil {
+		tr.kind, tr.levels = topicPattern, levels
 	}
 	return tr, strconv.Quote(s.s), true
 }

@@ -55,13 +55,5 @@ func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error
 	if err != nil {
 		return err
 	}
-	for _, name := range a.Shadowed() {
-		h.Logger().Warn("client id is in both the configuration and the data file; the configuration's password applies", "clientid", name, "data_file", p.cfg.DataFile)
-	}
-	h.RegisterAuth(a, broker.Named(Plugin.Name))
-	if err := h.RegisterCommand(a.Command()); err != nil {
-		return err
-	}
-	h.Logger().Info("client id authentication started", "clients", len(a.Clients()), "data_file", p.cfg.DataFile)
-	return nil
+	return a.core.Register(h, a, Plugin.Name, p.cfg.DataFile)
 }

@@ -10,10 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 	"github.com/emqgo/broker/auth/internal/placeholder"
 )
 
@@ -119,7 +119,7 @@ type Auth struct {
 	timeout          time.Duration
 	client           *http.Client
 	headers          http.Header
-	errs             burstLog
+	errs             backend.BurstLog
 }
 
 var (
@@ -132,6 +132,7 @@ var (
 // request is a parsed Request.
 type request struct {
 	what   string // auth_req, super_req, acl_req
+	where  []any  // the log attributes naming it
 	url    *url.URL
 	post   bool
 	params placeholder.Params
@@ -167,7 +168,7 @@ func parseRequest(what string, r Request, vars []placeholder.Var) (*request, err
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &requestError{what, "", fmt.Errorf("%q: %w", r.URL, errBadURL)}
 	}
-	out := &request{what: what, url: u}
+	out := &request{what: what, url: u, where: []any{"request", what, "url", u.Redacted()}}
 	switch strings.ToLower(r.Method) {
 	case "", "post":
 		out.post = true
@@ -239,9 +240,11 @@ func New(cfg Config) (*Auth, error) {
 		}
 	}
 	a.client = &http.Client{Transport: rt, Timeout: a.timeout}
-	a.errs.log = cfg.Logger
-	if a.errs.log == nil {
-		a.errs.log = slog.New(slog.DiscardHandler)
+	a.errs.Log = cfg.Logger
+	a.errs.Lines = backend.BurstLines{
+		Failed: "HTTP auth request failed; answering with the on-error setting until the server answers again",
+		Still:  "HTTP auth requests still failing",
+		Back:   "HTTP auth server answers again",
 	}
 	return a, nil
 }
@@ -290,7 +293,7 @@ func (a *Auth) do(ctx context.Context, r *request, v *placeholder.Values) outcom
 		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	}
 	if err != nil {
-		a.errs.failed(r, err)
+		a.errs.FailedAt(r.where, err)
 		return failed
 	}
 	for k, vs := range a.headers {
@@ -298,7 +301,7 @@ func (a *Auth) do(ctx context.Context, r *request, v *placeholder.Values) outcom
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		a.errs.failed(r, err)
+		a.errs.FailedAt(r.where, err)
 		return failed
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -306,13 +309,13 @@ func (a *Auth) do(ctx context.Context, r *request, v *placeholder.Values) outcom
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 500:
-		a.errs.failed(r, fmt.Errorf("HTTP status %s", resp.Status))
+		a.errs.FailedAt(r.where, fmt.Errorf("HTTP status %s", resp.Status))
 		return failed
 	case err != nil:
-		a.errs.failed(r, fmt.Errorf("reading the answer: %w", err))
+		a.errs.FailedAt(r.where, fmt.Errorf("reading the answer: %w", err))
 		return failed
 	}
-	a.errs.ok(r)
+	a.errs.OKAt(r.where)
 	if resp.StatusCode != http.StatusOK {
 		return refused
 	}
@@ -384,46 +387,4 @@ func (a *Auth) Authorize(ctx context.Context, c *broker.ClientInfo, access broke
 		return broker.Deny, nil
 	}
 	return a.aclOnError.decision(), nil
-}
-
-// burstLog logs failures without flooding: the first failure of a burst,
-// a summary every burstEvery while failures go on, and one line when the
-// server answers again.
-type burstLog struct {
-	log        *slog.Logger
-	mu         sync.Mutex
-	failing    bool
-	since      time.Time // start of the burst
-	last       time.Time // last line logged
-	suppressed int
-}
-
-var burstEvery = time.Minute
-
-func (l *burstLog) failed(r *request, err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	switch {
-	case !l.failing:
-		l.failing, l.since, l.last, l.suppressed = true, now, now, 0
-		l.log.Error("HTTP auth request failed; answering with the on-error setting until the server answers again",
-			"request", r.what, "url", r.url.Redacted(), "err", err)
-	case now.Sub(l.last) >= burstEvery:
-		l.log.Error("HTTP auth requests still failing", "request", r.what, "url", r.url.Redacted(), "err", err,
-			"failures", l.suppressed+1, "since", l.since)
-		l.last, l.suppressed = now, 0
-	default:
-		l.suppressed++
-	}
-}
-
-func (l *burstLog) ok(r *request) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.failing {
-		l.log.Info("HTTP auth server answers again", "request", r.what, "url", r.url.Redacted(),
-			"unlogged_failures", l.suppressed, "down_for", time.Since(l.since).Round(time.Millisecond))
-		l.failing, l.suppressed = false, 0
-	}
 }

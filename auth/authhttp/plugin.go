@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 	"github.com/emqgo/broker/conf"
 )
 
@@ -23,7 +24,7 @@ var Plugin = broker.PluginInfo{
 	Name:        "emq_auth_http",
 	Description: "Authentication and ACL by HTTP API",
 	Defaults:    Defaults,
-	New:         func() broker.Plugin { return new(plugin) },
+	New:         newPlugin,
 }
 
 // Defaults is the plugin's configuration with every key at its default:
@@ -134,9 +135,10 @@ func ParseConfig(m conf.Map) (Config, error) {
 }
 
 type plugin struct {
-	cfg Config
-	a   *Auth
+	backend.Plugin[Config]
 }
+
+func newPlugin() broker.Plugin { return &plugin{backend.Plugin[Config]{Parse: checkConfig}} }
 
 var (
 	_ broker.Plugin     = (*plugin)(nil)
@@ -144,31 +146,18 @@ var (
 	_ broker.Unloader   = (*plugin)(nil)
 )
 
-// Configure implements broker.Configurer.
-func (p *plugin) Configure(m conf.Map) error {
-	cfg, err := ParseConfig(m)
-	if err != nil {
-		return err
-	}
-	if _, err := New(cfg); err != nil {
-		return err
-	}
-	p.cfg = cfg
-	return nil
-}
-
 // Load implements broker.Plugin.
 func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error {
 	if err := p.Configure(m); err != nil {
 		return err
 	}
-	cfg := p.cfg
+	cfg := p.Cfg
 	cfg.Logger = h.Logger()
 	a, err := New(cfg)
 	if err != nil {
 		return err
 	}
-	p.a = a
+	p.Module = backend.CloserFunc(func() error { a.Close(); return nil })
 	if cfg.AuthReq.URL != "" {
 		h.RegisterAuth(a, broker.Named(Plugin.Name))
 	}
@@ -179,10 +168,14 @@ func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error
 	return nil
 }
 
-// Unload implements broker.Unloader.
-func (p *plugin) Unload(context.Context) error {
-	if p.a != nil {
-		p.a.Close()
+// checkConfig is ParseConfig, and a trial New of what it read.
+func checkConfig(m conf.Map) (Config, error) {
+	cfg, err := ParseConfig(m)
+	if err != nil {
+		return cfg, err
 	}
-	return nil
+	if _, err := New(cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
 }

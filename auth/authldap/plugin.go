@@ -28,7 +28,7 @@ var Plugin = broker.PluginInfo{
 	Name:        "emq_auth_ldap",
 	Description: "LDAP Authentication Plugin",
 	Defaults:    Defaults,
-	New:         func() broker.Plugin { return new(plugin) },
+	New:         newPlugin,
 }
 
 // Defaults is the plugin's configuration with every key at its default:
@@ -183,8 +183,11 @@ func tlsConfig(ca, cert, key, verify string) (*tls.Config, error) {
 }
 
 type plugin struct {
-	cfg Config
-	a   *Auth
+	backend.Plugin[Config]
+}
+
+func newPlugin() broker.Plugin {
+	return &plugin{backend.Plugin[Config]{Parse: backend.CheckedBy(ParseConfig, New)}}
 }
 
 var (
@@ -193,46 +196,23 @@ var (
 	_ broker.Unloader   = (*plugin)(nil)
 )
 
-// Configure implements broker.Configurer.
-func (p *plugin) Configure(m conf.Map) error {
-	cfg, err := ParseConfig(m)
-	if err != nil {
-		return err
-	}
-	a, err := New(cfg)
-	if err != nil {
-		return err
-	}
-	a.Close()
-	p.cfg = cfg
-	return nil
-}
-
 // Load implements broker.Plugin.
 func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error {
 	if err := p.Configure(m); err != nil {
 		return err
 	}
-	cfg := p.cfg
+	cfg := p.Cfg
 	cfg.Logger = h.Logger()
 	a, err := New(cfg)
 	if err != nil {
 		return err
 	}
-	p.a = a
+	p.Module = a
 	h.RegisterAuth(a, broker.Named(Plugin.Name))
 	dn := cfg.AuthDN
 	if cfg.UserDN != "" {
 		dn = cfg.UserDN
 	}
 	h.Logger().Info("LDAP authentication started", "servers", strings.Join(a.urls(), ","), "dn", dn, "bind_as_user", cfg.UserDN != "")
-	return nil
-}
-
-// Unload implements broker.Unloader.
-func (p *plugin) Unload(context.Context) error {
-	if p.a != nil {
-		return p.a.Close()
-	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 	"github.com/emqgo/broker/auth/internal/sqlauth"
 	"github.com/emqgo/broker/conf"
 )
@@ -24,7 +25,7 @@ var Plugin = broker.PluginInfo{
 	Name:        "emq_auth_mysql",
 	Description: "Authentication/ACL with MySQL",
 	Defaults:    Defaults,
-	New:         func() broker.Plugin { return new(plugin) },
+	New:         newPlugin,
 }
 
 // Defaults is the plugin's configuration with every key at its default:
@@ -82,9 +83,10 @@ func ParseConfig(m conf.Map) (Config, error) {
 }
 
 type plugin struct {
-	cfg Config
-	a   *Auth
+	backend.Plugin[Config]
 }
+
+func newPlugin() broker.Plugin { return &plugin{backend.Plugin[Config]{Parse: ParseConfig}} }
 
 var (
 	_ broker.Plugin     = (*plugin)(nil)
@@ -92,51 +94,21 @@ var (
 	_ broker.Unloader   = (*plugin)(nil)
 )
 
-// Configure implements broker.Configurer.
-func (p *plugin) Configure(m conf.Map) error {
-	cfg, err := ParseConfig(m)
-	if err != nil {
-		return err
-	}
-	p.cfg = cfg
-	return nil
-}
-
 // Load implements broker.Plugin.
 func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error {
 	if err := p.Configure(m); err != nil {
 		return err
 	}
-	cfg := p.cfg
+	cfg := p.Cfg
 	cfg.Logger = h.Logger()
 	a, err := New(cfg)
 	if err != nil {
 		return err
 	}
-	p.a = a
-	if cfg.AuthQuery != "" {
-		h.RegisterAuth(a, broker.Named(Plugin.Name))
-	}
-	if cfg.ACLQuery != "" {
-		h.RegisterACL(a, broker.Named(Plugin.Name))
-	}
-	h.Go(func(ctx context.Context) {
-		if err := a.Ping(ctx); err != nil && ctx.Err() == nil {
-			h.Logger().Warn("MySQL server not reachable yet; clients get the on_error answer until it is", "server", cfg.Server, "err", err)
-			return
-		}
-		if ctx.Err() == nil {
-			h.Logger().Info("MySQL authentication started", "server", cfg.Server, "database", cfg.Database,
-				"acl", cfg.ACLQuery != "", "superuser", cfg.SuperQuery != "")
-		}
+	p.Module = a
+	sqlauth.Register(h, Plugin.Name, dialect, a, sqlauth.Started{
+		Server: cfg.Server, Database: cfg.Database,
+		AuthQuery: cfg.AuthQuery, SuperQuery: cfg.SuperQuery, ACLQuery: cfg.ACLQuery,
 	})
-	return nil
-}
-
-// Unload implements broker.Unloader.
-func (p *plugin) Unload(context.Context) error {
-	if p.a != nil {
-		return p.a.Close()
-	}
 	return nil
 }

@@ -160,17 +160,13 @@ func New(cfg Config) (*Auth, error) {
 	if pool == 0 {
 		pool = DefaultPool
 	}
-	db.SetMaxOpenConns(pool)
-	db.SetMaxIdleConns(pool)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	core, err := sqlauth.New(db, dialect, sqlauth.Options{
+	core, err := sqlauth.Open(db, dialect, pool, sqlauth.Options{
 		Addr:      addr,
 		AuthQuery: cfg.AuthQuery, PasswordHash: cfg.PasswordHash, SuperQuery: cfg.SuperQuery, ACLQuery: cfg.ACLQuery,
 		ACLNoMatch: cfg.ACLNoMatch, ACLForward: cfg.ACLForward, IgnoreUnknown: cfg.IgnoreUnknown, IgnoreOnError: cfg.IgnoreOnError,
-		QueryTimeout: cfg.QueryTimeout, CacheTTL: cfg.CacheTTL, CacheSize: cfg.CacheSize, Pool: pool, Logger: cfg.Logger,
+		QueryTimeout: cfg.QueryTimeout, CacheTTL: cfg.CacheTTL, CacheSize: cfg.CacheSize, Logger: cfg.Logger,
 	})
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	return &Auth{core: core}, nil

@@ -26,7 +26,7 @@ var Plugin = broker.PluginInfo{
 	Name:        "emq_auth_redis",
 	Description: "Authentication/ACL with Redis",
 	Defaults:    Defaults,
-	New:         func() broker.Plugin { return new(plugin) },
+	New:         newPlugin,
 }
 
 // Defaults is the plugin's configuration with every key at its default:
@@ -131,8 +131,11 @@ func ParseConfig(m conf.Map) (Config, error) {
 }
 
 type plugin struct {
-	cfg Config
-	a   *Auth
+	backend.Plugin[Config]
+}
+
+func newPlugin() broker.Plugin {
+	return &plugin{backend.Plugin[Config]{Parse: backend.CheckedBy(ParseConfig, New)}}
 }
 
 var (
@@ -141,33 +144,18 @@ var (
 	_ broker.Unloader   = (*plugin)(nil)
 )
 
-// Configure implements broker.Configurer.
-func (p *plugin) Configure(m conf.Map) error {
-	cfg, err := ParseConfig(m)
-	if err != nil {
-		return err
-	}
-	a, err := New(cfg)
-	if err != nil {
-		return err
-	}
-	a.Close()
-	p.cfg = cfg
-	return nil
-}
-
 // Load implements broker.Plugin.
 func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error {
 	if err := p.Configure(m); err != nil {
 		return err
 	}
-	cfg := p.cfg
+	cfg := p.Cfg
 	cfg.Logger = h.Logger()
 	a, err := New(cfg)
 	if err != nil {
 		return err
 	}
-	p.a = a
+	p.Module = a
 	if a.auth != nil {
 		h.RegisterAuth(a, broker.Named(Plugin.Name))
 	}
@@ -179,13 +167,5 @@ func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error
 	}
 	h.Logger().Info("Redis authentication started", "server", a.cfg.Addr, "database", cfg.Database,
 		"auth_cmd", cfg.AuthCmd, "acl_cmd", cfg.ACLCmd, "sub_cmd", cfg.SubCmd)
-	return nil
-}
-
-// Unload implements broker.Unloader.
-func (p *plugin) Unload(context.Context) error {
-	if p.a != nil {
-		return p.a.Close()
-	}
 	return nil
 }

@@ -55,13 +55,5 @@ func (p *plugin) Load(_ context.Context, h *broker.PluginHost, m conf.Map) error
 	if err != nil {
 		return err
 	}
-	for _, name := range a.Shadowed() {
-		h.Logger().Warn("user is in both the configuration and the data file; the configuration's password applies", "user", name, "data_file", p.cfg.DataFile)
-	}
-	h.RegisterAuth(a, broker.Named(Plugin.Name))
-	if err := h.RegisterCommand(a.Command()); err != nil {
-		return err
-	}
-	h.Logger().Info("username authentication started", "users", len(a.Users()), "data_file", p.cfg.DataFile)
-	return nil
+	return a.core.Register(h, a, Plugin.Name, p.cfg.DataFile)
 }

@@ -1,7 +1,10 @@
-// Package backend holds what the database-backed auth plugins (Redis,
-// MongoDB, LDAP) share: the answers a module gives when its server fails
-// or has no rule, a failure log that writes once per burst, a small TTL
-// cache of query results, and the ACL topic matching with %u and %c.
+// Package backend holds what the server-backed auth plugins share: the
+// answers a module gives when its server fails or has no rule (Redis,
+// MongoDB, LDAP), a failure log that writes once per burst and a small TTL
+// cache of query results (those and the SQL plugins, through sqlauth; the
+// log also for HTTP), the ACL topic matching with %u and %c (MatchFilter
+// for Redis and MongoDB; MatchPattern, whole %u/%c levels, for the SQL
+// plugins and auth/acl), and the plugin state from Configure to Unload.
 package backend
 
 import (

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 	"github.com/emqgo/broker/topic"
 )
 
@@ -94,7 +95,7 @@ func compileRow(allow, ipaddr, username, clientid, access, topicv any) (rule, er
 		return ru, errors.New("ipaddr, username and clientid are all empty (use username '$all' for everyone)")
 	default:
 		if ip != "" {
-			p, err := parseCIDR(ip)
+			p, err := backend.ParseCIDR(ip)
 			if err != nil {
 				return ru, fmt.Errorf("ipaddr %q: %w", ip, err)
 			}
@@ -108,13 +109,7 @@ func compileRow(allow, ipaddr, username, clientid, access, topicv any) (rule, er
 		return ru, nil
 	}
 	ru.filter = t
-	levels := strings.Split(t, "/")
-	for _, l := range levels {
-		if l == "%u" || l == "%c" {
-			ru.levels = levels
-			break
-		}
-	}
+	ru.levels = backend.PatternLevels(t)
 	return ru, nil
 }
 
@@ -135,66 +130,9 @@ func (ru *rule) match(c *broker.ClientInfo, name string) bool {
 	case ru.eq:
 		return name == ru.filter
 	case ru.levels != nil:
-		return matchPattern(ru.levels, c, name)
+		return backend.MatchPattern(ru.levels, c, name)
 	}
 	return topic.Match(ru.filter, name)
-}
-
-// matchPattern matches name against a filter whose levels may be %u or
-// %c, each standing for the whole user name or client id. The value is
-// compared as text, so a user name holding '+', '#' or '/' never acts as
-// a wildcard or as several levels; a client without a user name matches
-// no %u level.
-func matchPattern(levels []string, c *broker.ClientInfo, name string) bool {
-	if name != "" && name[0] == '$' && (levels[0] == "+" || levels[0] == "#") {
-		return false
-	}
-	for i, fl := range levels {
-		if fl == "#" && i == len(levels)-1 {
-			return true
-		}
-		nl, rest, more := strings.Cut(name, "/")
-		switch fl {
-		case "+":
-		case "%u":
-			if c.Username == "" || nl != c.Username {
-				return false
-			}
-		case "%c":
-			if c.ClientID == "" || nl != c.ClientID {
-				return false
-			}
-		default:
-			if fl != nl {
-				return false
-			}
-		}
-		switch last := i == len(levels)-1; {
-		case last:
-			return !more
-		case !more:
-			// The name is exhausted; only a trailing "#" matches the parent.
-			return i+2 == len(levels) && levels[i+1] == "#"
-		}
-		name = rest
-	}
-	return false
-}
-
-func parseCIDR(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return p, errors.New("not an address or CIDR block")
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, errors.New("not an address or CIDR block")
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // intValue reads an integer column value: an integer, or text holding one

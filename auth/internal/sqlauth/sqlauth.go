@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 	"github.com/emqgo/broker/auth/internal/passwd"
 	"github.com/emqgo/broker/auth/internal/placeholder"
 )
@@ -88,7 +89,7 @@ type Options struct {
 const DefaultQueryTimeout = 5 * time.Second
 
 // DefaultCacheSize is Options.CacheSize's default.
-const DefaultCacheSize = 10000
+const DefaultCacheSize = backend.DefaultCacheSize
 
 // Vars are the placeholders the SQL plugins take, as EMQ: '%u', '%c', '%a'.
 var Vars = []placeholder.Var{placeholder.Username, placeholder.ClientID, placeholder.PeerHost}
@@ -109,13 +110,14 @@ type Auth struct {
 	onError       broker.Decision
 	timeout       time.Duration
 	retries       int
-	cache         *cache
-	errs          *burstLog
+	cache         *backend.Cache[*result]
+	errs          *backend.BurstLog
 }
 
 // query is one configured statement, prepared lazily.
 type query struct {
 	what      string // auth_query, super_query, acl_query
+	where     []any  // the log attributes naming it
 	q         placeholder.Query
 	stmt      atomic.Pointer[sql.Stmt]
 	preparing atomic.Bool
@@ -175,7 +177,7 @@ func New(db *sql.DB, d Dialect, o Options) (*Auth, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", q.what, err))
 			continue
 		}
-		*q.dst = &query{what: q.what, q: pq}
+		*q.dst = &query{what: q.what, q: pq, where: []any{"query", q.what, "server", o.Addr}}
 	}
 	switch o.ACLNoMatch {
 	case broker.Allow, broker.Deny, broker.Ignore:
@@ -188,18 +190,16 @@ func New(db *sql.DB, d Dialect, o Options) (*Auth, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%s: %w", d.Pkg, err)
 	}
-	if o.CacheTTL > 0 {
-		size := o.CacheSize
-		if size == 0 {
-			size = DefaultCacheSize
-		}
-		a.cache = newCache(o.CacheTTL, size)
-	}
+	a.cache = backend.NewCache[*result](o.CacheTTL, o.CacheSize)
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a.errs = &burstLog{log: log, server: d.Server, addr: o.Addr}
+	a.errs = &backend.BurstLog{Log: log, Server: d.Server, Lines: backend.BurstLines{
+		Failed: d.Server + " query failed; answering with the on_error setting until the server answers again",
+		Still:  d.Server + " queries still failing",
+		Back:   d.Server + " answers again",
+	}}
 	return a, nil
 }
 
@@ -259,7 +259,7 @@ func (a *Auth) run(ctx context.Context, q *query, v *placeholder.Values) (*resul
 	var key string
 	if a.cache != nil {
 		key = cacheKey(q.what, args)
-		if r, ok := a.cache.get(key); ok {
+		if r, ok := a.cache.Get(key); ok {
 			return r, nil
 		}
 	}
@@ -273,12 +273,12 @@ func (a *Auth) run(ctx context.Context, q *query, v *placeholder.Values) (*resul
 		if qctx.Err() != nil {
 			err = fmt.Errorf("no answer within %v: %w", a.timeout, err)
 		}
-		a.errs.failed(q.what, err)
+		a.errs.FailedAt(q.where, err)
 		return nil, err
 	}
-	a.errs.ok(q.what)
+	a.errs.OKAt(q.where)
 	if a.cache != nil {
-		a.cache.put(key, r)
+		a.cache.Put(key, r)
 	}
 	return r, nil
 }
@@ -406,7 +406,7 @@ func (a *Auth) Authenticate(ctx context.Context, c *broker.ClientInfo, password 
 	var saltv []byte
 	if a.useSalt {
 		if salt < 0 {
-			a.errs.failed(a.auth.what, fmt.Errorf("password_hash %s needs a salt, but the query returns only %q; select password, salt", a.hash, r.cols))
+			a.errs.FailedAt(a.auth.where, fmt.Errorf("password_hash %s needs a salt, but the query returns only %q; select password, salt", a.hash, r.cols))
 			return a.onError, nil
 		}
 		s, _ := row[salt].(string)
@@ -416,7 +416,7 @@ func (a *Auth) Authenticate(ctx context.Context, c *broker.ClientInfo, password 
 	case err == nil:
 		return broker.Allow, nil
 	case !errors.Is(err, passwd.ErrMismatch):
-		a.errs.warn("stored password unusable", "user", c.Username, "err", err)
+		a.errs.Warn("stored password unusable", "user", c.Username, "err", err)
 	}
 	return broker.Deny, nil
 }
@@ -455,7 +455,7 @@ func (a *Auth) Authorize(ctx context.Context, c *broker.ClientInfo, access broke
 	}
 	rules, bad := compileRows(r)
 	if bad != nil {
-		a.errs.warn("ACL rows skipped", "err", bad)
+		a.errs.Warn("ACL rows skipped", "err", bad)
 	}
 	n := len(rules)
 	for i := range n {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emqgo/broker"
+	"github.com/emqgo/broker/auth/internal/backend"
 	"github.com/emqgo/broker/auth/internal/placeholder"
 )
 
@@ -204,21 +205,21 @@ func TestCache(t *testing.T) {
 		}
 		keys[k] = true
 	}
-	c := newCache(time.Hour, 8)
+	c := backend.NewCache[*result](time.Hour, 8)
 	r := &result{}
 	for i := range 20 {
-		c.put(cacheKey("q", []any{string(rune('a' + i))}), r)
-		if c.len() > 8 {
-			t.Fatalf("cache holds %d entries, max 8", c.len())
+		c.Put(cacheKey("q", []any{string(rune('a' + i))}), r)
+		if c.Len() > 8 {
+			t.Fatalf("cache holds %d entries, max 8", c.Len())
 		}
 	}
-	if got, ok := c.get(cacheKey("q", []any{"t"})); !ok || got != r {
+	if got, ok := c.Get(cacheKey("q", []any{"t"})); !ok || got != r {
 		t.Error("the newest entry is gone")
 	}
-	c = newCache(time.Nanosecond, 8)
-	c.put("k", r)
+	c = backend.NewCache[*result](time.Nanosecond, 8)
+	c.Put("k", r)
 	time.Sleep(time.Millisecond)
-	if _, ok := c.get("k"); ok {
+	if _, ok := c.Get("k"); ok {
 		t.Error("expired entry returned")
 	}
 }
@@ -240,16 +241,20 @@ func (h *countHandler) WithGroup(string) slog.Handler      { return h }
 
 func TestBurstLog(t *testing.T) {
 	h := &countHandler{}
-	l := &burstLog{log: slog.New(h), server: "SQL", addr: "x"}
-	l.ok("q") // nothing to report
-	for range 100 {
-		l.failed("q", context.DeadlineExceeded)
+	a, err := New(nil, Dialect{Server: "SQL", Style: placeholder.Question}, Options{Addr: "x", AuthQuery: "select 1", Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	l.ok("q")
-	l.ok("q")
-	l.failed("q", context.DeadlineExceeded)
+	l, where := a.errs, a.auth.where
+	l.OKAt(where) // nothing to report
+	for range 100 {
+		l.FailedAt(where, context.DeadlineExceeded)
+	}
+	l.OKAt(where)
+	l.OKAt(where)
+	l.FailedAt(where, context.DeadlineExceeded)
 	for range 5 {
-		l.warn("bad row")
+		l.Warn("bad row")
 	}
 	want := []string{
 		"ERROR SQL query failed; answering with the on_error setting until the server answers again",
