@@ -102,9 +102,10 @@ func (b *Broker) start() {
 	})
 }
 
-// goTracked runs f on a new goroutine that Shutdown waits for. It refuses,
-// returning false, once the broker is closed.
-func (b *Broker) goTracked(f func()) bool {
+// trackGo counts in b.wg a goroutine that the caller then starts, and that
+// calls b.wg.Done when it ends. It refuses, returning false, once Shutdown
+// waits. It saves goTracked's allocations on the connection paths.
+func (b *Broker) trackGo() bool {
 	b.gmu.Lock()
 	if b.gclosed {
 		b.gmu.Unlock()
@@ -112,6 +113,15 @@ func (b *Broker) goTracked(f func()) bool {
 	}
 	b.wg.Add(1)
 	b.gmu.Unlock()
+	return true
+}
+
+// goTracked runs f on a new goroutine that Shutdown waits for. It refuses,
+// returning false, once the broker is closed.
+func (b *Broker) goTracked(f func()) bool {
+	if !b.trackGo() {
+		return false
+	}
 	go func() {
 		defer b.wg.Done()
 		f()
@@ -161,11 +171,18 @@ func (b *Broker) serve(l net.Listener, name string) error {
 			return err
 		}
 		backoff = 0
-		if !b.goTracked(func() { b.serveConn(nc, name) }) {
+		if !b.trackGo() {
 			nc.Close()
 			return ErrBrokerClosed
 		}
+		go b.serveConnTracked(nc, name)
 	}
+}
+
+// serveConnTracked is serveConn on a goroutine counted by trackGo.
+func (b *Broker) serveConnTracked(nc net.Conn, name string) {
+	defer b.wg.Done()
+	b.serveConn(nc, name, true, true)
 }
 
 // ListenAndServe listens on the TCP address addr and calls Serve.
@@ -217,7 +234,7 @@ func (b *Broker) ServeConnNamed(nc net.Conn, listener string) error {
 	b.gmu.Unlock()
 	defer b.wg.Done()
 	b.start()
-	b.serveConn(nc, listener)
+	b.serveConn(nc, listener, false, false)
 	return nil
 }
 
@@ -229,7 +246,7 @@ func (b *Broker) InProcessConn() (net.Conn, error) {
 	}
 	server, client := net.Pipe()
 	b.start()
-	if !b.goTracked(func() { b.serveConn(server, "inprocess") }) {
+	if !b.goTracked(func() { b.serveConn(server, "inprocess", true, false) }) {
 		server.Close()
 		client.Close()
 		return nil, ErrBrokerClosed

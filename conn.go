@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -105,26 +106,40 @@ type conn struct {
 	// if closeCoded. Guarded by wmu.
 	closeCode  packets.ReasonCode
 	closeCoded bool
-	bytesRead  atomic.Uint64
+	bytesRead  countingReader
+	// idleRelease is set when the connection releases its read buffer
+	// while idle, which needs a net.Conn whose reads survive a deadline.
+	idleRelease bool
 }
 
-// countingReader counts the bytes read from the network.
+// countingReader counts the bytes read from the network. Its Read has a
+// pointer receiver and a small frame: an idle reader goroutine blocks
+// beneath it, and the runtime sizes new goroutines' stacks from the
+// average depth of the stacks it scans.
 type countingReader struct {
-	r io.Reader
-	n *atomic.Uint64
+	r net.Conn
+	n atomic.Uint64
 }
 
-func (cr countingReader) Read(p []byte) (int, error) {
+func (cr *countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	cr.n.Add(uint64(n))
 	return n, err
 }
 
-// serveConn runs one connection to its end.
-func (b *Broker) serveConn(nc net.Conn, listener string) {
+// serveConn runs one connection to its end. With handoff, the packets
+// after CONNECT are read on a new goroutine and serveConn returns once
+// CONNECT is handled: handling CONNECT grows a goroutine's stack, and a
+// stack once grown is never shrunk back to the smallest size, so a fresh
+// goroutine that only waits for the next packet keeps an idle connection
+// small. With idleRelease, the connection gives its read buffer back to a
+// pool while idle; it needs a net.Conn that cheaply survives a read
+// deadline (a TCP or TLS connection).
+func (b *Broker) serveConn(nc net.Conn, listener string, handoff, idleRelease bool) {
 	c := &conn{b: b, nc: nc, listener: listener, flushed: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(b.ctx)
-	c.r = packets.NewReader(countingReader{nc, &c.bytesRead}, b.opts.MaxPacketSize)
+	c.bytesRead.r = nc
+	c.r = packets.NewPooledReader(&c.bytesRead, b.opts.MaxPacketSize)
 	b.mu.Lock()
 	if b.closing.Load() {
 		b.mu.Unlock()
@@ -133,18 +148,43 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 	}
 	b.conns[c] = struct{}{}
 	b.mu.Unlock()
-	err := c.run()
+	err := c.runConnect()
+	c.idleRelease = idleRelease
+	if err == nil && handoff && b.trackGo() {
+		go c.serveRest()
+		return
+	}
+	if err == nil {
+		err = c.readLoop()
+	}
+	c.end(err)
+}
+
+// idleRelease is how long a connection waits for a packet before it gives
+// its read buffer back to the pool (see packets.NewPooledReader).
+const idleRelease = time.Second
+
+// serveRest reads the packets after CONNECT and ends the connection, on a
+// goroutine counted by trackGo.
+func (c *conn) serveRest() {
+	defer c.b.wg.Done()
+	c.end(c.readLoop())
+}
+
+// end cleans up after the reader ends.
+func (c *conn) end(err error) {
+	b := c.b
 	c.finish(err)
 	c.lingerClose()
 	b.mu.Lock()
 	delete(b.conns, c)
 	b.mu.Unlock()
-	b.metrics.add(mBytesReceived, c.bytesRead.Load())
+	b.metrics.add(mBytesReceived, c.bytesRead.n.Load())
 	c.cancel()
 }
 
-// run reads CONNECT and then every packet until the connection ends.
-func (c *conn) run() error {
+// runConnect reads and handles CONNECT.
+func (c *conn) runConnect() error {
 	b := c.b
 	c.nc.SetReadDeadline(time.Now().Add(b.opts.ConnectTimeout))
 	p, err := c.r.ReadPacket()
@@ -171,19 +211,33 @@ func (c *conn) run() error {
 		b.log.Info("closing connection: first packet is not CONNECT", "remote", c.remote(), "type", p.Type())
 		return errFirstPacket
 	}
-	if err := c.connect(cp); err != nil {
-		return err
-	}
+	return c.connect(cp)
+}
+
+// readLoop reads every packet after CONNECT until the connection ends.
+func (c *conn) readLoop() error {
+	b := c.b
 	ka := c.info.Keepalive * 3 / 2 // [MQTT-3.1.2-24]
 	for {
 		if c.isClosing() {
 			return c.closeReason(nil)
 		}
+		var end time.Time
 		if ka > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(ka))
-		} else {
-			c.nc.SetReadDeadline(time.Time{})
+			end = time.Now().Add(ka)
 		}
+		if c.idleRelease && c.r.Buffered() == 0 && (ka == 0 || ka > idleRelease) {
+			// Wait a while with the read buffer, then give it back to
+			// the pool for as long as the connection stays idle.
+			c.nc.SetReadDeadline(time.Now().Add(idleRelease))
+			if err := c.r.Wait(); err != nil {
+				if !os.IsTimeout(err) {
+					return c.readError(err)
+				}
+				c.r.Release()
+			}
+		}
+		c.nc.SetReadDeadline(end)
 		p, err := c.r.ReadPacket()
 		if err != nil {
 			return c.readError(err)
@@ -356,7 +410,9 @@ func (c *conn) connect(p *packets.Connect) error {
 	held := c.holdWriter()
 	c.sendConnack(info, code, present, props)
 	b.runConnected(c.ctx, info, code)
-	b.log.Debug("client connected", "client", info.ClientID, "remote", c.remote(), "version", c.ver, "resumed", present)
+	if b.log.Enabled(c.ctx, slog.LevelDebug) {
+		b.log.Debug("client connected", "client", info.ClientID, "remote", c.remote(), "version", c.ver, "resumed", present)
+	}
 	sess.attach(c)
 	if held {
 		c.releaseWriter()
@@ -890,7 +946,7 @@ func (c *conn) finish(err error) {
 	for _, e := range b.hookTable.clientDisconnected.load() {
 		e.fn(c.ctx, c.info, reason)
 	}
-	if reason != nil {
+	if reason != nil && b.log.Enabled(c.ctx, slog.LevelDebug) {
 		b.log.Debug("client disconnected", "client", c.info.ClientID, "reason", reason)
 	}
 }
@@ -1049,9 +1105,11 @@ func (c *conn) pushLocked(it wItem) {
 }
 
 func (c *conn) startWriter() {
-	if !c.b.goTracked(c.writeLoop) {
+	if !c.b.trackGo() {
 		c.writeLoop() // the broker is stopping: flush on this goroutine
+		return
 	}
+	go c.trackedWriteLoop()
 }
 
 // closeWith queues p (if not nil) as the last packet and closes the
@@ -1135,6 +1193,12 @@ func (c *conn) lingerClose() {
 			return
 		}
 	}
+}
+
+// trackedWriteLoop is writeLoop on a goroutine counted by trackGo.
+func (c *conn) trackedWriteLoop() {
+	defer c.b.wg.Done()
+	c.writeLoop()
 }
 
 // writeLoop writes what is queued, coalescing packets into one write, and

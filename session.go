@@ -79,19 +79,22 @@ type Session struct {
 	// Set before the session is attached; read under mu.
 	listed bool
 
-	mu         sync.Mutex
-	subs       map[string]*subscriber
-	out        sink
-	inflight   []*outMsg
-	queue      ring.Ring[*outMsg]
-	nextID     uint16
-	awaitRel   map[uint16]int64
-	persistent bool
-	expiry     time.Duration
-	closed     bool
-	retryTimer *time.Timer
-	retryArmed bool
-	expTimer   *time.Timer
+	mu       sync.Mutex
+	subs     map[string]*subscriber
+	out      sink
+	inflight []*outMsg
+	// inflightIDs holds the packet ids in inflight while the window is
+	// large (see allocID); nil otherwise.
+	inflightIDs *idSet
+	queue       ring.Ring[*outMsg]
+	nextID      uint16
+	awaitRel    map[uint16]int64
+	persistent  bool
+	expiry      time.Duration
+	closed      bool
+	retryTimer  *time.Timer
+	retryArmed  bool
+	expTimer    *time.Timer
 	// will is the MQTT 5 will of the last connection, waiting for its Will
 	// Delay Interval (willTimer) or the end of the session [MQTT-3.1.3-9].
 	will      *Message
@@ -374,20 +377,65 @@ func (s *Session) sendNew(om *outMsg) {
 	om.id = s.allocID()
 	om.sentAt = time.Now().UnixNano()
 	s.inflight = append(s.inflight, om)
+	if ids := s.inflightIDs; ids != nil {
+		ids.set(om.id)
+	}
 	s.out.sendPublish(om, false)
 	s.armRetry()
 }
 
 // allocID returns a packet identifier not in use by an inflight message.
 func (s *Session) allocID() uint16 {
+	if s.inflightIDs == nil && len(s.inflight) >= idSetMin {
+		s.inflightIDs = new(idSet)
+		for _, om := range s.inflight {
+			s.inflightIDs.set(om.id)
+		}
+	}
 	for {
 		s.nextID++
 		if s.nextID == 0 {
 			s.nextID = 1
 		}
-		if s.findInflight(s.nextID) < 0 {
+		if ids := s.inflightIDs; ids != nil {
+			if !ids.has(s.nextID) {
+				return s.nextID
+			}
+		} else if s.findInflight(s.nextID) < 0 {
 			return s.nextID
 		}
+	}
+}
+
+// idSetMin is the inflight window from which allocID keeps an idSet rather
+// than scanning the window for every new packet id.
+const idSetMin = 16
+
+// idSet is a set of packet identifiers.
+type idSet [1024]uint64
+
+func (m *idSet) has(id uint16) bool { return m[id>>6]&(1<<(id&63)) != 0 }
+func (m *idSet) set(id uint16)      { m[id>>6] |= 1 << (id & 63) }
+func (m *idSet) unset(id uint16)    { m[id>>6] &^= 1 << (id & 63) }
+
+// removeInflight removes s.inflight[i].
+func (s *Session) removeInflight(i int) {
+	if ids := s.inflightIDs; ids != nil {
+		ids.unset(s.inflight[i].id)
+	}
+	n := len(s.inflight) - 1
+	switch {
+	case n == 0:
+		s.inflight[0] = nil
+		s.inflight = s.inflight[:0]
+		s.inflightIDs = nil
+	case i == 0: // the common case, acknowledged in order: no copy
+		s.inflight[0] = nil
+		s.inflight = s.inflight[1:]
+	default:
+		copy(s.inflight[i:], s.inflight[i+1:])
+		s.inflight[n] = nil
+		s.inflight = s.inflight[:n]
 	}
 }
 
@@ -458,7 +506,7 @@ func (s *Session) abandon(ids []uint16, reasons []DropReason) {
 	for k, id := range ids {
 		if i := s.findInflight(id); i >= 0 {
 			drops = append(drops, dropped{s.inflight[i].msg, reasons[k]})
-			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+			s.removeInflight(i)
 		}
 	}
 	more := s.fill()
@@ -480,7 +528,7 @@ func (s *Session) complete(id uint16, qos byte) bool {
 		return false
 	}
 	om := s.inflight[i]
-	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	s.removeInflight(i)
 	drops := s.fill()
 	s.mu.Unlock()
 	s.b.metrics.add(mMessagesAcked, 1)
@@ -634,6 +682,7 @@ func (s *Session) attach(out sink) {
 	}
 	clear(s.inflight[len(kept):])
 	s.inflight = kept
+	s.inflightIDs = nil // allocID makes it again
 	if len(s.inflight) > 0 || len(s.awaitRel) > 0 {
 		s.armRetry()
 	}
@@ -749,6 +798,7 @@ func (s *Session) shutdown() (subs []*subscriber, out sink) {
 	}
 	s.subs = nil
 	s.inflight = nil
+	s.inflightIDs = nil
 	s.queue.Clear()
 	s.awaitRel = nil
 	return subs, out

@@ -3,6 +3,7 @@ package packets
 import (
 	"bufio"
 	"io"
+	"sync"
 )
 
 // DefaultReaderBufferSize is the size of the buffer NewReader puts in front
@@ -15,9 +16,15 @@ const DefaultReaderBufferSize = 512
 // A Reader is not safe for concurrent use.
 type Reader struct {
 	br      *bufio.Reader
+	src     io.Reader
 	maxSize int
 	version byte
+	pooled  bool
+	one     [1]byte
 }
+
+// bufPool holds read buffers of DefaultReaderBufferSize for pooled Readers.
+var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, DefaultReaderBufferSize) }}
 
 // NewReader returns a Reader on r. maxSize limits the total size of a packet
 // (fixed header included); 0 means no limit beyond the protocol's maximum
@@ -28,7 +35,68 @@ func NewReader(r io.Reader, maxSize int) *Reader {
 
 // NewReaderSize is NewReader with a read buffer of bufSize bytes (at least 16).
 func NewReaderSize(r io.Reader, maxSize, bufSize int) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, bufSize), maxSize: maxSize, version: Version311}
+	return &Reader{br: bufio.NewReaderSize(r, bufSize), src: r, maxSize: maxSize, version: Version311}
+}
+
+// NewPooledReader is NewReader for a stream that is idle most of the time,
+// such as a server's connection: its read buffer comes from a shared pool,
+// and Release gives it back while no bytes are buffered. A released Reader
+// waits for the first byte of the next packet with a 1-byte read and takes
+// a buffer from the pool again for the rest.
+func NewPooledReader(r io.Reader, maxSize int) *Reader {
+	pr := &Reader{src: r, maxSize: maxSize, version: Version311, pooled: true}
+	pr.acquire()
+	return pr
+}
+
+// Release returns the read buffer of a pooled Reader to the pool, if it
+// holds no unread bytes.
+func (r *Reader) Release() {
+	if r.pooled && r.Buffered() == 0 {
+		r.release()
+	}
+}
+
+// Wait waits until the stream has a byte to read, without consuming any:
+// after an error (such as a deadline) no byte is lost and ReadPacket may be
+// called again. A released Reader returns nil at once.
+func (r *Reader) Wait() error {
+	if r.br == nil || r.br.Buffered() > 0 {
+		return nil
+	}
+	_, err := r.br.Peek(1)
+	return err
+}
+
+// release returns the read buffer to the pool; it must hold no bytes.
+func (r *Reader) release() {
+	if r.br != nil {
+		r.br.Reset(nil)
+		bufPool.Put(r.br)
+		r.br = nil
+	}
+}
+
+// readFirst reads one byte into r.one. It is a small function of its own,
+// for the stack of a goroutine that waits in it.
+func (r *Reader) readFirst() error {
+	for {
+		n, err := r.src.Read(r.one[:])
+		if n == 1 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// acquire takes a read buffer from the pool.
+func (r *Reader) acquire() {
+	if r.br == nil {
+		r.br = bufPool.Get().(*bufio.Reader)
+		r.br.Reset(r.src)
+	}
 }
 
 // SetVersion sets the protocol version used to decode every packet other
@@ -45,7 +113,12 @@ func (r *Reader) Version() byte { return r.version }
 func (r *Reader) SetMaxSize(n int) { r.maxSize = n }
 
 // Buffered returns the number of bytes read from the stream but not yet consumed.
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int {
+	if r.br == nil {
+		return 0
+	}
+	return r.br.Buffered()
+}
 
 // ReadPacket reads and decodes the next packet. It returns io.EOF unchanged
 // when the stream ends cleanly before a packet starts, io.ErrUnexpectedEOF
@@ -55,9 +128,18 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // errors of the underlying reader unchanged, and an *Error for invalid
 // packets. After any error the stream should be closed.
 func (r *Reader) ReadPacket() (Packet, error) {
-	first, err := r.br.ReadByte()
-	if err != nil {
-		return nil, err
+	var first byte
+	if r.br == nil {
+		if err := r.readFirst(); err != nil {
+			return nil, err
+		}
+		first = r.one[0]
+		r.acquire()
+	} else {
+		var err error
+		if first, err = r.br.ReadByte(); err != nil {
+			return nil, err
+		}
 	}
 	rl, shift, n := 0, 0, 1
 	for {
