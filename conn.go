@@ -625,7 +625,7 @@ func (c *conn) handle(p packets.Packet) error {
 			subs[i] = Subscription{Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal,
 				RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, ID: id}
 		}
-		codes, acc := c.sess.subscribe(c.ctx, subs)
+		codes, acc := c.sess.subscribe(c.ctx, subs, false)
 		if c.ver != packets.Version5 {
 			for i, rc := range codes {
 				if rc.IsError() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/emqgo/broker/packets"
-	"github.com/emqgo/broker/topic"
 )
 
 // SubscribeClient subscribes the session of the client clientID to subs
@@ -30,49 +29,7 @@ func (b *Broker) SubscribeClient(ctx context.Context, clientID string, subs ...S
 	if s == nil {
 		return nil, fmt.Errorf("%w: no session for %q", ErrNotConnected, clientID)
 	}
-	info := s.Info()
-	codes := make([]packets.ReasonCode, len(subs))
-	work := make([]Subscription, len(subs))
-	copy(work, subs)
-	for i, sub := range work {
-		if topic.ValidateFilter(sub.Filter) != nil {
-			codes[i] = packets.TopicFilterInvalid
-			work[i].QoS = SubscribeRefused
-		}
-	}
-	stopped := false
-	for _, e := range b.hookTable.clientSubscribe.load() {
-		out, f := e.fn(ctx, info, work)
-		if len(out) == len(work) {
-			work = out
-		} else {
-			b.log.Warn("client.subscribe hook changed the number of filters; ignored", "hook", e.reg.name)
-		}
-		if f == Stop {
-			stopped = true
-			break
-		}
-	}
-	var acc []accepted
-	for i, sub := range work {
-		switch {
-		case codes[i] != 0:
-			continue
-		case stopped || sub.QoS == SubscribeRefused || sub.QoS > 2:
-			codes[i] = packets.UnspecifiedError
-			continue
-		case topic.ValidateFilter(sub.Filter) != nil:
-			codes[i] = packets.TopicFilterInvalid
-			continue
-		}
-		isNew, err := s.addSub(sub)
-		if err != nil {
-			codes[i] = packets.UnspecifiedError
-			continue
-		}
-		codes[i] = packets.ReasonCode(sub.QoS)
-		acc = append(acc, accepted{sub, isNew})
-	}
+	codes, acc := s.subscribe(ctx, subs, true)
 	s.afterSubscribe(ctx, acc)
 	return codes, nil
 }

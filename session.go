@@ -140,8 +140,9 @@ type accepted struct {
 
 // subscribe checks, filters through hooks and adds subs. It returns one
 // SUBACK reason code per entry and the accepted subscriptions, for which the
-// caller runs afterSubscribe once the SUBACK is on its way.
-func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]packets.ReasonCode, []accepted) {
+// caller runs afterSubscribe once the SUBACK is on its way. trusted
+// subscriptions (made by the broker's operator, SubscribeClient) skip the ACL.
+func (s *Session) subscribe(ctx context.Context, subs []Subscription, trusted bool) ([]packets.ReasonCode, []accepted) {
 	b := s.b
 	info := s.Info()
 	v5 := info.ProtoVersion == packets.Version5
@@ -161,7 +162,7 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]packets
 			work[i].QoS = SubscribeRefused
 			continue
 		}
-		if b.authorize(ctx, info, AccessSubscribe, sub.Filter) != Allow {
+		if !trusted && b.authorize(ctx, info, AccessSubscribe, sub.Filter) != Allow {
 			codes[i] = packets.NotAuthorized
 			if b.opts.SubscribeDeniedUnspecified {
 				codes[i] = packets.UnspecifiedError
@@ -1004,7 +1005,7 @@ func (s *Session) Subscribe(ctx context.Context, subs ...Subscription) ([]packet
 	if s.isClosed() {
 		return nil, ErrSessionClosed
 	}
-	codes, acc := s.subscribe(ctx, subs)
+	codes, acc := s.subscribe(ctx, subs, false)
 	s.afterSubscribe(ctx, acc)
 	return codes, nil
 }
