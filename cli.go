@@ -384,22 +384,11 @@ func (b *Broker) delSubscriptions(ctx context.Context, clientID string, filters 
 	if s == nil {
 		return errSessionNotFound
 	}
-	var removed []*subscriber
-	s.mu.Lock()
-	for f, sb := range s.subs {
-		if len(filters) == 0 || f == filters[0] {
-			delete(s.subs, f)
-			removed = append(removed, sb)
-		}
+	var only []string // nil: every subscription
+	if len(filters) > 0 {
+		only = filters[:1]
 	}
-	s.mu.Unlock()
-	info := s.Info()
-	for _, sb := range removed {
-		b.subs.Remove(sb.inner, sb)
-		for _, e := range b.hookTable.sessionUnsubscribed.load() {
-			e.fn(ctx, info, sb.sub)
-		}
-	}
+	s.removeSubs(ctx, only)
 	return nil
 }
 

@@ -270,21 +270,10 @@ func (s *Session) unsubscribe(ctx context.Context, filters []string) []packets.R
 			return codes // EMQ 2.3: skip the unsubscribe, still UNSUBACK
 		}
 	}
-	removed := make([]*subscriber, 0, len(work))
-	s.mu.Lock()
-	for _, f := range work {
-		if sb, ok := s.subs[f]; ok {
-			delete(s.subs, f)
-			removed = append(removed, sb)
-		}
-	}
-	s.mu.Unlock()
-	found := make(map[string]bool, len(removed))
-	for _, sb := range removed {
-		b.subs.Remove(sb.inner, sb)
-		found[sb.sub.Filter] = true
-		for _, e := range b.hookTable.sessionUnsubscribed.load() {
-			e.fn(ctx, info, sb.sub)
+	found := make(map[string]bool, len(work))
+	if len(work) > 0 { // nil would mean every subscription
+		for _, sb := range s.removeSubs(ctx, work) {
+			found[sb.sub.Filter] = true
 		}
 	}
 	for i, f := range filters {
@@ -296,6 +285,35 @@ func (s *Session) unsubscribe(ctx context.Context, filters []string) []packets.R
 		}
 	}
 	return codes
+}
+
+// removeSubs removes the subscriptions with the given filters (every one
+// when filters is nil) from the session and the tree, runs
+// session.unsubscribed for each, and returns them.
+func (s *Session) removeSubs(ctx context.Context, filters []string) []*subscriber {
+	var removed []*subscriber
+	s.mu.Lock()
+	if filters == nil {
+		for f, sb := range s.subs {
+			delete(s.subs, f)
+			removed = append(removed, sb)
+		}
+	}
+	for _, f := range filters {
+		if sb, ok := s.subs[f]; ok {
+			delete(s.subs, f)
+			removed = append(removed, sb)
+		}
+	}
+	s.mu.Unlock()
+	info := s.Info()
+	for _, sb := range removed {
+		s.b.subs.Remove(sb.inner, sb)
+		for _, e := range s.b.hookTable.sessionUnsubscribed.load() {
+			e.fn(ctx, info, sb.sub)
+		}
+	}
+	return removed
 }
 
 // ---- outgoing messages ------------------------------------------------------
