@@ -50,6 +50,9 @@ type Broker struct {
 	gclosed bool
 	wg      sync.WaitGroup
 
+	parker       *parker // watches parked connections (park.go); guarded by gmu
+	parkerFailed bool
+
 	closing   atomic.Bool
 	startOnce sync.Once
 	msgSeq    atomic.Uint64
@@ -181,16 +184,27 @@ func (b *Broker) serve(l net.Listener, name string) error {
 
 // serveConnTracked is serveConn on a goroutine counted by trackGo.
 func (b *Broker) serveConnTracked(nc net.Conn, name string) {
-	defer b.wg.Done()
-	b.serveConn(nc, name, true, true)
+	if !b.serveConn(nc, name, true, true) {
+		b.wg.Done() // a parked connection keeps the slot (park.go)
+	}
 }
 
-// ListenAndServe listens on the TCP address addr and calls Serve.
+// ListenTCP listens on the TCP address addr for MQTT connections. Unlike
+// net.Listen, the connections it accepts send no TCP keep-alive probes:
+// MQTT's own keep alive finds dead peers, as in EMQ and Mosquitto, and each
+// accepted connection saves four setsockopt calls.
+func ListenTCP(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// ListenAndServe listens on the TCP address addr (see ListenTCP) and calls
+// Serve.
 func (b *Broker) ListenAndServe(addr string) error {
 	if b.closing.Load() {
 		return ErrBrokerClosed
 	}
-	l, err := net.Listen("tcp", addr)
+	l, err := ListenTCP(addr)
 	if err != nil {
 		return err
 	}
@@ -204,7 +218,7 @@ func (b *Broker) ListenAndServeTLS(addr string, cfg *tls.Config) error {
 	if b.closing.Load() {
 		return ErrBrokerClosed
 	}
-	l, err := net.Listen("tcp", addr)
+	l, err := ListenTCP(addr)
 	if err != nil {
 		return err
 	}
@@ -296,6 +310,7 @@ func (b *Broker) closeAll(code packets.ReasonCode) {
 	b.gmu.Lock()
 	b.gclosed = true
 	b.gmu.Unlock()
+	b.stopParker()
 	b.cancel()
 	b.mu.Lock()
 	ls := make([]net.Listener, 0, len(b.listeners))
@@ -333,6 +348,7 @@ func (b *Broker) forceClose() {
 	b.mu.Unlock()
 	for _, c := range cs {
 		c.nc.Close()
+		c.wake()
 	}
 }
 

@@ -110,6 +110,14 @@ type conn struct {
 	// idleRelease is set when the connection releases its read buffer
 	// while idle, which needs a net.Conn whose reads survive a deadline.
 	idleRelease bool
+
+	// Parking (park.go): parked is swapped to false by whoever resumes c.
+	parked    atomic.Bool
+	parkTimer *time.Timer // the keep-alive deadline while parked
+	parkEnd   time.Time
+	pk        *parker
+	parkToken uint64 // c's key in pk, 0 before its first park
+	parkArmed bool   // the socket is in the parker's epoll set
 }
 
 // countingReader counts the bytes read from the network. Its Read has a
@@ -135,7 +143,7 @@ func (cr *countingReader) Read(p []byte) (int, error) {
 // small. With idleRelease, the connection gives its read buffer back to a
 // pool while idle; it needs a net.Conn that cheaply survives a read
 // deadline (a TCP or TLS connection).
-func (b *Broker) serveConn(nc net.Conn, listener string, handoff, idleRelease bool) {
+func (b *Broker) serveConn(nc net.Conn, listener string, handoff, idleRelease bool) (parked bool) {
 	c := &conn{b: b, nc: nc, listener: listener, flushed: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(b.ctx)
 	c.bytesRead.r = nc
@@ -144,31 +152,45 @@ func (b *Broker) serveConn(nc net.Conn, listener string, handoff, idleRelease bo
 	if b.closing.Load() {
 		b.mu.Unlock()
 		nc.Close()
-		return
+		return false
 	}
 	b.conns[c] = struct{}{}
 	b.mu.Unlock()
 	err := c.runConnect()
 	c.idleRelease = idleRelease
+	if err == nil && c.park(c.keepaliveEnd()) {
+		return true
+	}
 	if err == nil && handoff && b.trackGo() {
 		go c.serveRest()
-		return
+		return false
 	}
 	if err == nil {
-		err = c.readLoop()
+		return c.serveReader()
 	}
 	c.end(err)
+	return false
 }
 
 // idleRelease is how long a connection waits for a packet before it gives
-// its read buffer back to the pool (see packets.NewPooledReader).
+// its read buffer back to the pool (see packets.NewPooledReader) and parks.
 const idleRelease = time.Second
 
 // serveRest reads the packets after CONNECT and ends the connection, on a
 // goroutine counted by trackGo.
 func (c *conn) serveRest() {
-	defer c.b.wg.Done()
-	c.end(c.readLoop())
+	if !c.serveReader() {
+		c.b.wg.Done()
+	}
+}
+
+// keepaliveEnd is when the connection ends if no packet arrives from now
+// on: 1.5 times the keep alive [MQTT-3.1.2-24]; zero without keep alive.
+func (c *conn) keepaliveEnd() time.Time {
+	if ka := c.info.Keepalive * 3 / 2; ka > 0 {
+		return time.Now().Add(ka)
+	}
+	return time.Time{}
 }
 
 // end cleans up after the reader ends.
@@ -181,6 +203,10 @@ func (c *conn) end(err error) {
 	b.mu.Unlock()
 	b.metrics.add(mBytesReceived, c.bytesRead.n.Load())
 	c.cancel()
+	c.stopParkTimer()
+	if c.pk != nil {
+		c.pk.forget(c)
+	}
 }
 
 // runConnect reads and handles CONNECT.
@@ -217,22 +243,22 @@ func (c *conn) runConnect() error {
 // readLoop reads every packet after CONNECT until the connection ends.
 func (c *conn) readLoop() error {
 	b := c.b
-	ka := c.info.Keepalive * 3 / 2 // [MQTT-3.1.2-24]
 	for {
 		if c.isClosing() {
 			return c.closeReason(nil)
 		}
-		var end time.Time
-		if ka > 0 {
-			end = time.Now().Add(ka)
-		}
-		if c.idleRelease && c.r.Buffered() == 0 && (ka == 0 || ka > idleRelease) {
-			// Wait a while with the read buffer, then give it back to
-			// the pool for as long as the connection stays idle.
+		end := c.keepaliveEnd()
+		if c.idleRelease && c.r.Buffered() == 0 && (end.IsZero() || time.Until(end) > idleRelease) {
+			// Wait a while with the read buffer, then park (or, where
+			// parking is not possible, give the buffer back to the pool
+			// for as long as the connection stays idle).
 			c.nc.SetReadDeadline(time.Now().Add(idleRelease))
 			if err := c.r.Wait(); err != nil {
 				if !os.IsTimeout(err) {
 					return c.readError(err)
+				}
+				if c.park(end) {
+					return errParked
 				}
 				c.r.Release()
 			}
@@ -1159,6 +1185,7 @@ func (c *conn) finalClose() {
 		}
 		c.nc.Close()
 	})
+	c.wake() // a parked reader now ends the connection
 }
 
 // lingerClose drains a half-closed connection until the client closes it,
@@ -1233,6 +1260,7 @@ func (c *conn) writeLoop() {
 				c.wdead = true
 				c.wmu.Unlock()
 				c.nc.Close()
+				c.wake()
 			}
 			if cap(buf) > 64<<10 {
 				buf = nil

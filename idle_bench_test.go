@@ -25,6 +25,9 @@ import (
 // the baseline allocation of their net.Conn, which is small).
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 2000
+	if os.Getenv("IDLE_HEAPPROF") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact profile
+	}
 	for range b.N {
 		br, err := broker.New(broker.Options{SysInterval: -1})
 		if err != nil {

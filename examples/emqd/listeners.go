@@ -75,7 +75,7 @@ func bindListeners(c *Config, b *broker.Broker, log *slog.Logger) ([]*listener, 
 		out = append(out, l)
 	}
 	for i, l := range out {
-		ln, err := net.Listen("tcp", l.bind)
+		ln, err := broker.ListenTCP(l.bind)
 		if err != nil {
 			for _, prev := range out[:i] {
 				prev.ln.Close()

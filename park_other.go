@@ -1,0 +1,16 @@
+//go:build !linux
+
+package broker
+
+import "errors"
+
+// parker is Linux-only (epoll); elsewhere idle connections keep their
+// reader goroutine.
+type parker struct{}
+
+func newParker() (*parker, error) { return nil, errors.ErrUnsupported }
+
+func (p *parker) arm(*conn) bool { return false }
+func (p *parker) forget(*conn)   {}
+func (p *parker) run()           {}
+func (p *parker) stop()          {}
