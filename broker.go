@@ -564,22 +564,28 @@ func (b *Broker) route(m *Message) int {
 		}
 		t := target{s: sb.s}
 		t.merge(sb, m)
-		t.s.deliver(m, t.qos, t.retain, t.ids, exp)
+		t.s.deliver(m, t.qos, t.retain, t.ids, exp, nil)
 		return 1
 	}
-	targets := make([]target, 0, len(matches))
+	tp := targetPool.Get().(*[]target)
+	targets := (*tp)[:0]
+	// A session appears once among the matches unless it is multi (see
+	// Session.multi); those are merged by a scan, or a map when many.
+	var multi []int
 	var index map[*Session]int
-	if len(matches) > 8 {
-		index = make(map[*Session]int, len(matches))
-	}
 	add := func(sb *subscriber) {
+		if !sb.s.multi.Load() {
+			targets = append(targets, target{s: sb.s})
+			targets[len(targets)-1].merge(sb, m)
+			return
+		}
 		i := -1
 		if index != nil {
 			if j, ok := index[sb.s]; ok {
 				i = j
 			}
 		} else {
-			for j := range targets {
+			for _, j := range multi {
 				if targets[j].s == sb.s {
 					i = j
 					break
@@ -589,8 +595,14 @@ func (b *Broker) route(m *Message) int {
 		if i < 0 {
 			targets = append(targets, target{s: sb.s})
 			i = len(targets) - 1
+			multi = append(multi, i)
 			if index != nil {
 				index[sb.s] = i
+			} else if len(multi) > 8 {
+				index = make(map[*Session]int)
+				for _, j := range multi {
+					index[targets[j].s] = j
+				}
 			}
 		}
 		targets[i].merge(sb, m)
@@ -613,15 +625,28 @@ func (b *Broker) route(m *Message) int {
 	for k, members := range groups {
 		add(b.pickShared(k, members, m))
 	}
+	var pc *pubCache
+	if len(targets) > 1 {
+		pc = new(pubCache)
+	}
 	for i := range targets {
 		t := &targets[i]
-		t.s.deliver(m, t.qos, t.retain, t.ids, exp)
+		t.s.deliver(m, t.qos, t.retain, t.ids, exp, pc)
 	}
-	if len(targets) == 0 {
+	n := len(targets)
+	if n == 0 {
 		b.dropMessage(m, DropNoSubscribers)
 	}
-	return len(targets)
+	if cap(targets) <= 4096 {
+		clear(targets)
+		*tp = targets[:0]
+		targetPool.Put(tp)
+	}
+	return n
 }
+
+// targetPool recycles route's per-message target lists.
+var targetPool = sync.Pool{New: func() any { t := make([]target, 0, 16); return &t }}
 
 // merge folds one matching subscription into t.
 func (t *target) merge(sb *subscriber, m *Message) {
@@ -717,7 +742,7 @@ func (b *Broker) Deliver(clientID string, sub Subscription, m Message) error {
 	if p := m.Properties; p != nil && p.MessageExpiry != nil && *p.MessageExpiry > 0 {
 		exp = time.Now().Add(time.Duration(*p.MessageExpiry) * time.Second).UnixNano()
 	}
-	s.deliver(&m, min(m.QoS, sub.QoS), true, ids, exp)
+	s.deliver(&m, min(m.QoS, sub.QoS), true, ids, exp, nil)
 	return nil
 }
 

@@ -42,6 +42,9 @@ type wItem struct {
 	// delivery.dropped) and when it expires (unix nanoseconds, 0 = never).
 	msg      *Message
 	expireAt int64
+	// enc is the message's shared encoding, for a publish that needs no
+	// packet of its own (see pubCache).
+	enc *pubCache
 }
 
 // conn is one MQTT network connection: the reader runs on the goroutine
@@ -1046,10 +1049,13 @@ func (c *conn) pubProps(om *outMsg) *packets.Properties {
 	return props
 }
 
-func (c *conn) sendPublish(om *outMsg, dup bool) bool {
+func (c *conn) sendPublish(om outMsg, dup bool) bool {
 	m := om.msg
 	it := wItem{isPub: true, msg: m, expireAt: om.expireAt, pub: packets.Publish{Dup: dup && om.qos > 0, QoS: om.qos, Retain: om.retain,
-		Topic: m.Topic, PacketID: om.id, Properties: c.pubProps(om), Payload: m.Payload}}
+		Topic: m.Topic, PacketID: om.id, Properties: c.pubProps(&om), Payload: m.Payload}}
+	if len(om.subIDs) == 0 && om.expireAt == 0 {
+		it.enc = om.enc
+	}
 	size := len(m.Topic) + len(m.Payload) + 8
 	c.wmu.Lock()
 	if c.wclosing || c.wdead || (om.qos == 0 && c.wbytes+size > c.b.opts.MaxWriteQueue) {
@@ -1064,7 +1070,7 @@ func (c *conn) sendPublish(om *outMsg, dup bool) bool {
 // accepts reports whether om fits the client's Maximum Packet Size
 // [MQTT-3.1.2-24], counting its topic name in full even when a topic alias
 // could shorten it.
-func (c *conn) accepts(om *outMsg) bool {
+func (c *conn) accepts(om outMsg) bool {
 	lim := c.maxOut
 	if lim <= 0 {
 		return true
@@ -1073,7 +1079,7 @@ func (c *conn) accepts(om *outMsg) bool {
 	if len(m.Topic)+len(m.Payload)+4 > lim {
 		return false
 	}
-	p := packets.Publish{QoS: om.qos, Topic: m.Topic, Properties: c.pubProps(om), Payload: m.Payload}
+	p := packets.Publish{QoS: om.qos, Topic: m.Topic, Properties: c.pubProps(&om), Payload: m.Payload}
 	if om.qos > 0 {
 		p.PacketID = 1
 	}
@@ -1228,10 +1234,20 @@ func (c *conn) trackedWriteLoop() {
 	c.writeLoop()
 }
 
+// Writers take their encoding buffer from writeBufs while they run, so a
+// connection holds none while idle and a burst reuses a warm one.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
+
+const (
+	writeBufSize      = 1 << 10
+	maxPooledWriteBuf = 64 << 10
+)
+
 // writeLoop writes what is queued, coalescing packets into one write, and
 // exits when the queue is empty; it closes the connection when closing.
 func (c *conn) writeLoop() {
-	var buf []byte
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	var un unsent
 	for {
 		c.wmu.Lock()
@@ -1239,6 +1255,10 @@ func (c *conn) writeLoop() {
 			c.wrunning = false
 			closing := c.wclosing
 			c.wmu.Unlock()
+			if cap(buf) <= maxPooledWriteBuf {
+				*bp = buf[:0]
+				writeBufs.Put(bp)
+			}
 			if closing {
 				c.finalClose()
 			}
@@ -1262,8 +1282,8 @@ func (c *conn) writeLoop() {
 				c.nc.Close()
 				c.wake()
 			}
-			if cap(buf) > 64<<10 {
-				buf = nil
+			if cap(buf) > maxPooledWriteBuf {
+				buf = make([]byte, 0, writeBufSize)
 			}
 			un.report(c)
 		}
@@ -1362,7 +1382,11 @@ func (c *conn) encode(buf []byte, items []wItem, un *unsent) []byte {
 					}
 				}
 			}
-			buf, err = pub.Append(buf, c.ver)
+			if it.enc != nil && alias == 0 {
+				buf, err = it.enc.appendTo(buf, &pub, c.ver)
+			} else {
+				buf, err = pub.Append(buf, c.ver)
+			}
 			if err == nil && c.maxOut > 0 && len(buf)-start > c.maxOut {
 				buf = buf[:start]
 				un.add(it, DropTooLarge)

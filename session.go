@@ -19,7 +19,7 @@ import (
 type sink interface {
 	// sendPublish hands a message to the transport. It reports false when
 	// the transport's write queue is full (QoS 0 only; the caller drops).
-	sendPublish(om *outMsg, dup bool) bool
+	sendPublish(om outMsg, dup bool) bool
 	// sendPubrel resends a PUBREL for an outgoing QoS 2 message.
 	sendPubrel(id uint16)
 	// kick ends the transport: code is sent to MQTT 5 clients.
@@ -29,7 +29,7 @@ type sink interface {
 	// accepts reports whether om fits the client's MQTT 5 Maximum Packet
 	// Size; a message that does not is dropped before it gets a packet
 	// identifier [MQTT-3.1.2-25].
-	accepts(om *outMsg) bool
+	accepts(om outMsg) bool
 }
 
 // outMsg is one message on its way to one session.
@@ -44,6 +44,7 @@ type outMsg struct {
 	// expireAt is when the MQTT 5 Message Expiry Interval ends, in unix
 	// nanoseconds; 0 means never.
 	expireAt int64
+	enc      *pubCache // shared encoding of msg, or nil
 }
 
 // expired reports whether om's Message Expiry Interval has passed at now.
@@ -78,6 +79,11 @@ type Session struct {
 	// are not clients, so introspection and the client.* hooks skip them.
 	// Set before the session is attached; read under mu.
 	listed bool
+
+	// multi is set once the session may have two entries in the
+	// subscription tree (a second filter, or a filter replaced): only
+	// then must route look for it twice among a message's matches.
+	multi atomic.Bool
 
 	mu       sync.Mutex
 	subs     map[string]*subscriber
@@ -244,6 +250,9 @@ func (s *Session) addSub(sub Subscription) (isNew bool, err error) {
 	if s.subs == nil {
 		s.subs = make(map[string]*subscriber)
 	}
+	if len(s.subs) > 0 {
+		s.multi.Store(true) // before the insert below
+	}
 	old := s.subs[sub.Filter]
 	s.subs[sub.Filter] = sb
 	s.mu.Unlock()
@@ -320,44 +329,59 @@ func (s *Session) removeSubs(ctx context.Context, filters []string) []*subscribe
 
 // deliver queues msg for this session under sub's options. qos is the
 // granted QoS (already min(publish, subscription)); expireAt is when the
-// message expires (unix nanoseconds, 0 for never).
-func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32, expireAt int64) {
-	om := &outMsg{msg: m, qos: qos, retain: retain, subIDs: subIDs, expireAt: expireAt}
-	var dropped *outMsg
+// message expires (unix nanoseconds, 0 for never); enc, if not nil, is
+// the message's shared encoding (see pubCache).
+func (s *Session) deliver(m *Message, qos byte, retain bool, subIDs []uint32, expireAt int64, enc *pubCache) {
+	// om stays on the stack unless the message must wait in the queue or
+	// in flight: a QoS 0 delivery to a connected client allocates nothing.
+	om := outMsg{msg: m, qos: qos, retain: retain, subIDs: subIDs, expireAt: expireAt, enc: enc}
+	var dropped *Message
 	var reason DropReason
+	queue := func() {
+		if d := s.enqueue(om.onHeap()); d != nil {
+			dropped, reason = d.msg, DropQueueFull
+		}
+	}
 	s.mu.Lock()
 	switch {
 	case s.closed:
 		s.mu.Unlock()
 		return
 	case expireAt != 0 && om.expired(time.Now().UnixNano()):
-		dropped, reason = om, DropExpired
+		dropped, reason = m, DropExpired
 	case s.out != nil && !s.out.accepts(om):
-		dropped, reason = om, DropTooLarge // [MQTT-3.1.2-25]
+		dropped, reason = m, DropTooLarge // [MQTT-3.1.2-25]
 	case s.out == nil:
 		if qos == 0 && s.b.opts.Session.DropQoS0 {
-			dropped, reason = om, DropQoS0Offline
+			dropped, reason = m, DropQoS0Offline
 		} else {
-			dropped, reason = s.enqueue(om), DropQueueFull
+			queue()
 		}
 	case s.queue.Len() > 0:
-		dropped, reason = s.enqueue(om), DropQueueFull
+		queue()
 	case qos == 0:
 		if !s.out.sendPublish(om, false) {
-			dropped, reason = om, DropWriteQueue
+			dropped, reason = m, DropWriteQueue
 		}
 	case s.inflightRoom():
-		s.sendNew(om)
+		s.sendNew(om.onHeap())
 	default:
-		dropped, reason = s.enqueue(om), DropQueueFull
+		queue()
 	}
 	if dropped != nil && reason == DropQueueFull && s.out != nil && s.b.opts.Session.DisconnectOnQueueFull {
 		s.out.kick(packets.QuotaExceeded, errQueueFull)
 	}
 	s.mu.Unlock()
 	if dropped != nil {
-		s.b.dropDelivery(s, dropped.msg, reason)
+		s.b.dropDelivery(s, dropped, reason)
 	}
+}
+
+// onHeap returns a copy of om to keep in the queue or in flight.
+func (om outMsg) onHeap() *outMsg {
+	p := new(outMsg)
+	*p = om
+	return p
 }
 
 var errQueueFull = errors.New("message queue full")
@@ -399,7 +423,7 @@ func (s *Session) sendNew(om *outMsg) {
 	if ids := s.inflightIDs; ids != nil {
 		ids.set(om.id)
 	}
-	s.out.sendPublish(om, false)
+	s.out.sendPublish(*om, false)
 	s.armRetry()
 }
 
@@ -484,7 +508,7 @@ func (s *Session) fill() (drops []dropped) {
 				continue
 			}
 		}
-		if !s.out.accepts(om) {
+		if !s.out.accepts(*om) {
 			s.queue.Pop()
 			drops = append(drops, dropped{om.msg, DropTooLarge})
 			continue
@@ -497,7 +521,7 @@ func (s *Session) fill() (drops []dropped) {
 		}
 		s.queue.Pop()
 		if om.qos == 0 {
-			if !s.out.sendPublish(om, false) {
+			if !s.out.sendPublish(*om, false) {
 				continue
 			}
 		} else {
@@ -649,7 +673,7 @@ func (s *Session) retry() {
 			if om.rel {
 				s.out.sendPubrel(om.id)
 			} else {
-				s.out.sendPublish(om, true)
+				s.out.sendPublish(*om, true)
 			}
 			s.b.metrics.add(mMessagesRetried, 1)
 		}
@@ -686,7 +710,7 @@ func (s *Session) attach(out sink) {
 	var drops []dropped
 	kept := s.inflight[:0]
 	for _, om := range s.inflight {
-		if !om.rel && !out.accepts(om) {
+		if !om.rel && !out.accepts(*om) {
 			// The new connection accepts smaller packets than the old one.
 			drops = append(drops, dropped{om.msg, DropTooLarge})
 			continue
@@ -696,7 +720,7 @@ func (s *Session) attach(out sink) {
 		if om.rel {
 			out.sendPubrel(om.id)
 		} else {
-			out.sendPublish(om, true) // [MQTT-4.4.0-1]
+			out.sendPublish(*om, true) // [MQTT-4.4.0-1]
 		}
 	}
 	clear(s.inflight[len(kept):])
@@ -855,7 +879,7 @@ type chanSink struct {
 	once    sync.Once
 }
 
-func (c *chanSink) sendPublish(om *outMsg, dup bool) bool {
+func (c *chanSink) sendPublish(om outMsg, dup bool) bool {
 	m := *om.msg
 	m.QoS = om.qos
 	m.Retain = om.retain
@@ -884,7 +908,7 @@ func (c *chanSink) sendPublish(om *outMsg, dup bool) bool {
 	return true
 }
 
-func (c *chanSink) accepts(*outMsg) bool           { return true }
+func (c *chanSink) accepts(outMsg) bool            { return true }
 func (c *chanSink) sendPubrel(uint16)              {}
 func (c *chanSink) protoVersion() byte             { return packets.Version5 }
 func (c *chanSink) kick(packets.ReasonCode, error) { c.stop() }
