@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/emqgo/broker/packets"
@@ -164,7 +165,27 @@ type dialer struct {
 // connect dials, sends CONNECT (clean session, no keep alive) and waits for
 // a successful CONNACK. It returns the connection and its frame reader.
 func (d dialer) connect(clientID string, readBuf int) (net.Conn, *frameReader, error) {
-	nc, err := net.DialTimeout("tcp", d.addr, d.timeout)
+	return d.connectBuf(clientID, readBuf, 0)
+}
+
+// connectBuf is connect with the socket's receive buffer (SO_RCVBUF) set to
+// sockBuf bytes, when sockBuf > 0. It is set before the TCP handshake, so the
+// broker's side never sees a larger window: a buffer shrunk afterwards leaves
+// the peer waiting for the window it first saw.
+func (d dialer) connectBuf(clientID string, readBuf, sockBuf int) (net.Conn, *frameReader, error) {
+	nd := net.Dialer{Timeout: d.timeout}
+	if sockBuf > 0 {
+		nd.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, sockBuf)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	nc, err := nd.Dial("tcp", d.addr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,6 +13,17 @@
 //	        for -hold: reports the connect rate and (with -pid) the RSS the
 //	        broker added
 //
+// With -stalled N, N more subscribers connect and subscribe (after the
+// healthy ones, on their filters in turn: <prefix>/+ for fanin, <prefix>/0
+// for fanout, pair i mod -clients for pairs) with a 4 KiB socket receive
+// buffer, then never read their sockets again: they show what a slow
+// subscriber costs the healthy ones. Before the run, another connection
+// sends them alone -stalled-fill bytes (on <prefix>-stalled, which they
+// subscribe to as well), so that their socket buffers and the broker's
+// queues for them are already full when the measurement starts. They are
+// not counted as subscribers: expected, delivered, lost and the rates are
+// about the healthy ones only.
+//
 // Publishers run closed loop by default: each keeps at most -window messages
 // outstanding (QoS 0: sent and not yet received by every subscriber of the
 // publisher, as the subscribers see it; QoS 1 and 2: not yet acknowledged by
@@ -57,6 +68,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +99,8 @@ type config struct {
 	timeout  time.Duration
 	drain    time.Duration
 	stall    time.Duration
+	stalled  int
+	fill     int64 // -stalled-fill
 	name     string
 	broker   string
 	cpuprof  string
@@ -114,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "connect and subscribe timeout")
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "longest wait, after publishing stops, for messages still on their way")
 	fs.DurationVar(&c.stall, "stall", 2*time.Second, "a full window with no progress for this long is given up (counted as a stall)")
+	fs.IntVar(&c.stalled, "stalled", 0, "fanin, fanout, pairs: `N` extra subscribers on the scenario's subscriptions that never read their sockets after SUBACK")
+	fill := fs.String("stalled-fill", "16MiB", "with -stalled: `bytes` of QoS 0 messages sent to the stalled subscribers alone before the run (0: none), in 32 KiB messages; a suffix KiB or MiB may follow the number")
 	fs.StringVar(&c.name, "name", "", "a name for the run, copied into the result (scripts group by it)")
 	fs.StringVar(&c.broker, "broker", "", "the broker's name, copied into the result")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the tool itself to `file`")
@@ -147,6 +163,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.duration < 0 || c.count < 0 || c.warmup < 0 || c.rate < 0 {
 		bad("-duration, -count, -warmup and -rate must not be negative")
+	}
+	if c.stalled < 0 || c.stalled > 65535 {
+		bad("-stalled %d: want 0 to 65535", c.stalled)
+	}
+	if n, err := parseBytes(*fill); err != nil {
+		bad("-stalled-fill %q: %v", *fill, err)
+	} else {
+		c.fill = n
+	}
+	if c.stalled > 0 && c.scenario == "conn" {
+		bad("-stalled applies to fanin, fanout and pairs, not conn")
 	}
 	if c.parallel < 1 {
 		bad("-parallel %d: want 1 or more", c.parallel)
@@ -229,25 +256,27 @@ type Result struct {
 	Rate     float64 `json:"rate,omitempty"` // offered msgs/s; 0 for closed loop
 	Seconds  float64 `json:"seconds"`        // measured interval
 
-	Publishers      int     `json:"publishers,omitempty"`
-	Subscribers     int     `json:"subscribers,omitempty"`
-	Sent            uint64  `json:"sent"`
-	SentPerSec      float64 `json:"sent_per_s"`
-	Expected        uint64  `json:"expected"` // deliveries: sent × subscribers of each publisher
-	Delivered       uint64  `json:"delivered"`
-	DeliveredPerSec float64 `json:"delivered_per_s"`
-	Lost            uint64  `json:"lost"`
-	Dups            uint64  `json:"dups"`
-	Reordered       uint64  `json:"reordered"`
-	Foreign         uint64  `json:"foreign,omitempty"`
-	Stalls          uint64  `json:"stalls,omitempty"`
-	Unacked         uint64  `json:"unacked,omitempty"` // QoS 1/2 publishes never acknowledged
-	Behind          uint64  `json:"behind,omitempty"`
-	Samples         uint64  `json:"samples"`
-	P50us           float64 `json:"p50_us"`
-	P90us           float64 `json:"p90_us"`
-	P99us           float64 `json:"p99_us"`
-	MaxUs           float64 `json:"max_us"`
+	Publishers         int     `json:"publishers,omitempty"`
+	Subscribers        int     `json:"subscribers,omitempty"`         // not counting the stalled ones
+	StalledSubscribers int     `json:"stalled_subscribers,omitempty"` // -stalled: never reading, left out of every other number
+	StalledFillBytes   int64   `json:"stalled_fill_bytes,omitempty"`  // sent to the stalled subscribers before the run
+	Sent               uint64  `json:"sent"`
+	SentPerSec         float64 `json:"sent_per_s"`
+	Expected           uint64  `json:"expected"` // deliveries: sent × subscribers of each publisher
+	Delivered          uint64  `json:"delivered"`
+	DeliveredPerSec    float64 `json:"delivered_per_s"`
+	Lost               uint64  `json:"lost"`
+	Dups               uint64  `json:"dups"`
+	Reordered          uint64  `json:"reordered"`
+	Foreign            uint64  `json:"foreign,omitempty"`
+	Stalls             uint64  `json:"stalls,omitempty"`
+	Unacked            uint64  `json:"unacked,omitempty"` // QoS 1/2 publishes never acknowledged
+	Behind             uint64  `json:"behind,omitempty"`
+	Samples            uint64  `json:"samples"`
+	P50us              float64 `json:"p50_us"`
+	P90us              float64 `json:"p90_us"`
+	P99us              float64 `json:"p99_us"`
+	MaxUs              float64 `json:"max_us"`
 
 	Connections   int     `json:"connections,omitempty"`
 	ConnectPerSec float64 `json:"connect_per_s,omitempty"`
@@ -268,8 +297,12 @@ type Result struct {
 
 func (r *run) newResult() *Result {
 	c := r.cfg
-	return &Result{Name: c.name, Broker: c.broker, Addr: c.addr, Scenario: c.scenario, QoS: c.qos, Size: c.size,
-		Clients: c.clients, Window: c.window, Rate: c.rate}
+	res := &Result{Name: c.name, Broker: c.broker, Addr: c.addr, Scenario: c.scenario, QoS: c.qos, Size: c.size,
+		Clients: c.clients, Window: c.window, Rate: c.rate, StalledSubscribers: c.stalled}
+	if c.stalled > 0 {
+		res.StalledFillBytes = c.fill
+	}
+	return res
 }
 
 func (res *Result) setLatency(h *hist) {
@@ -295,8 +328,13 @@ func (res *Result) print(w io.Writer) {
 		if res.Rate > 0 {
 			mode = fmt.Sprintf("open loop, %.0f msgs/s offered", res.Rate)
 		}
-		fmt.Fprintf(w, "  setup            %d publishers, %d subscribers, QoS %d, %d B, %s, %.1f s measured\n",
-			res.Publishers, res.Subscribers, res.QoS, res.Size, mode, res.Seconds)
+		stalled := ""
+		if res.StalledSubscribers > 0 {
+			stalled = fmt.Sprintf(" (+ %d stalled, never reading, sent %.1f MiB before the run)",
+				res.StalledSubscribers, float64(res.StalledFillBytes)/(1<<20))
+		}
+		fmt.Fprintf(w, "  setup            %d publishers, %d subscribers%s, QoS %d, %d B, %s, %.1f s measured\n",
+			res.Publishers, res.Subscribers, stalled, res.QoS, res.Size, mode, res.Seconds)
 		fmt.Fprintf(w, "  sent             %d (%.0f msgs/s)\n", res.Sent, res.SentPerSec)
 		fmt.Fprintf(w, "  delivered        %d of %d (%.0f msgs/s)\n", res.Delivered, res.Expected, res.DeliveredPerSec)
 		fmt.Fprintf(w, "  lost %d, duplicates %d, out of order %d", res.Lost, res.Dups, res.Reordered)
@@ -436,4 +474,23 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// parseBytes reads a size such as 16MiB, 512KiB or 1000.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > 1<<40/mult {
+		return 0, errors.New("want a whole number of bytes, KiB or MiB")
+	}
+	return n * mult, nil
 }

@@ -12,6 +12,15 @@ import (
 	"github.com/emqgo/broker/packets"
 )
 
+// stalledRcvBuf is the receive buffer (SO_RCVBUF) of a -stalled
+// subscriber's socket: small, so that the broker's side fills fast.
+const stalledRcvBuf = 4 << 10
+
+// fillSize is the payload of the messages that fill the stalled
+// subscribers' buffers: well below the 64 KiB packet limit of EMQ's default
+// configuration.
+const fillSize = 32 << 10
+
 // run is one execution of a publish/subscribe scenario.
 type run struct {
 	cfg  *config
@@ -21,6 +30,9 @@ type run struct {
 
 	pubs []*publisher
 	subs []*subscriber
+	// stalled are the -stalled subscribers' connections: never read after
+	// SUBACK, and no part of any route.
+	stalled []net.Conn
 
 	t0     int64         // when publishing starts, on clk
 	warm   int64         // measurements start here
@@ -213,6 +225,28 @@ func (r *run) pubsub() (*Result, error) {
 		s.nc, s.fr = nc, fr
 		return subscribe(nc, fr, s.filter, byte(cfg.qos), cfg.timeout)
 	})
+	if err == nil && cfg.stalled > 0 {
+		// Stalled subscribers, on the subscriptions of the healthy ones in
+		// turn: they subscribe, then never read their sockets again.
+		r.stalled = make([]net.Conn, cfg.stalled)
+		err = parallel(cfg.stalled, 100, func(i int) error {
+			nc, fr, err := r.dial.connectBuf(r.clientID("x", i), 4<<10, stalledRcvBuf)
+			if err != nil {
+				return err
+			}
+			r.stalled[i] = nc
+			if err := subscribe(nc, fr, r.subs[i%len(r.subs)].filter, byte(cfg.qos), cfg.timeout); err != nil {
+				return err
+			}
+			if cfg.fill == 0 {
+				return nil
+			}
+			return subscribe(nc, fr, r.fillTopic(), 0, cfg.timeout)
+		})
+	}
+	if err == nil && cfg.stalled > 0 && cfg.fill > 0 {
+		err = r.fillStalled()
+	}
 	if err == nil {
 		err = parallel(len(r.pubs), 100, func(i int) error {
 			p := r.pubs[i]
@@ -350,6 +384,13 @@ func (r *run) closeAll() {
 			p.nc.SetWriteDeadline(time.Now().Add(time.Second))
 			p.nc.Write(disconnect)
 			p.nc.Close()
+		}
+	}
+	for _, nc := range r.stalled {
+		if nc != nil {
+			nc.SetWriteDeadline(time.Now().Add(time.Second))
+			nc.Write(disconnect)
+			nc.Close()
 		}
 	}
 }
@@ -684,4 +725,48 @@ func (s *subscriber) deliver(payload []byte) {
 	if sendNS >= s.run.warm {
 		s.lat.record(at - sendNS)
 	}
+}
+
+// fillTopic is where fillStalled publishes: only the stalled subscribers
+// subscribe to it, and no scenario's filter matches it.
+func (r *run) fillTopic() string { return r.cfg.prefix + "-stalled" }
+
+// fillStalled sends the stalled subscribers -stalled-fill bytes of QoS 0
+// messages on a connection of its own before the run starts, and waits
+// until the broker has routed them all (a PINGREQ answered after them). The
+// stalled subscribers' socket buffers and the broker's queues for them are
+// then as full as the broker lets them be: the run measures a subscriber
+// that stopped reading a while ago, not one whose buffers are still
+// filling.
+func (r *run) fillStalled() error {
+	cfg := r.cfg
+	nc, fr, err := r.dial.connect(r.clientID("f", 0), 4<<10)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	msg, err := (&packets.Publish{Topic: r.fillTopic(), Payload: make([]byte, fillSize)}).Append(nil, version)
+	if err != nil {
+		return err
+	}
+	nc.SetDeadline(time.Now().Add(cfg.timeout))
+	for sent := int64(0); sent < cfg.fill; sent += fillSize {
+		if _, err := nc.Write(msg); err != nil {
+			return fmt.Errorf("filling the stalled subscribers: %w", err)
+		}
+	}
+	if _, err := nc.Write([]byte{byte(packets.PINGREQ) << 4, 0}); err != nil {
+		return fmt.Errorf("filling the stalled subscribers: %w", err)
+	}
+	for {
+		first, _, _, err := fr.next()
+		if err != nil {
+			return fmt.Errorf("filling the stalled subscribers: waiting for PINGRESP: %w", err)
+		}
+		if packets.Type(first>>4) == packets.PINGRESP {
+			break
+		}
+	}
+	nc.Write([]byte{byte(packets.DISCONNECT) << 4, 0})
+	return nil
 }

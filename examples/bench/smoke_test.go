@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,6 +59,8 @@ func TestSmoke(t *testing.T) {
 	}{
 		{"fanin", []string{"-scenario", "fanin", "-clients", "3"}},
 		{"fanout", []string{"-scenario", "fanout", "-clients", "5"}},
+		{"fanout-stalled", []string{"-scenario", "fanout", "-clients", "3", "-stalled", "2"}},
+		{"pairs-qos1-stalled", []string{"-scenario", "pairs", "-clients", "2", "-qos", "1", "-stalled", "3", "-stalled-fill", "1MiB", "-window", "100"}},
 		{"pairs-qos1", []string{"-scenario", "pairs", "-clients", "3", "-qos", "1", "-size", "256"}},
 		{"pairs-qos2", []string{"-scenario", "pairs", "-clients", "3", "-qos", "2", "-size", "256", "-window", "50"}},
 		{"fanin-rate", []string{"-scenario", "fanin", "-clients", "2", "-rate", "1000"}},
@@ -92,6 +95,19 @@ func TestSmoke(t *testing.T) {
 			}
 			if r.Samples == 0 || r.P50us <= 0 || r.P99us < r.P50us || r.MaxUs < r.P99us || r.DeliveredPerSec <= 0 {
 				t.Fatalf("stats: %+v", r)
+			}
+			stalled, fill := 0, int64(0)
+			if i := slices.Index(c.args, "-stalled"); i >= 0 {
+				stalled, _ = strconv.Atoi(c.args[i+1])
+				fill = 16 << 20 // the default
+			}
+			if i := slices.Index(c.args, "-stalled-fill"); i >= 0 {
+				fill, _ = parseBytes(c.args[i+1])
+			}
+			// The stalled subscribers are left out of the counts checked
+			// above: the healthy ones got everything all the same.
+			if r.StalledSubscribers != stalled || r.StalledFillBytes != fill || (stalled > 0 && r.Subscribers != r.Clients) {
+				t.Fatalf("-stalled %d: result has %d stalled (%d bytes first), %d subscribers", stalled, r.StalledSubscribers, r.StalledFillBytes, r.Subscribers)
 			}
 			if strings.Contains(c.name, "count") && r.Sent != 300 {
 				t.Fatalf("-count 300: sent %d", r.Sent)

@@ -243,6 +243,7 @@ func TestProcParsers(t *testing.T) {
 func TestFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"-size", "15"}, {"-qos", "3"}, {"-scenario", "nope"}, {"-window", "0"}, {"-clients", "0"}, {"-prefix", "a/+"}, {"extra"},
+		{"-stalled", "-1"}, {"-scenario", "conn", "-stalled", "1"}, {"-stalled-fill", "1GB"}, {"-stalled-fill", "-1"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
@@ -253,8 +254,13 @@ func TestFlags(t *testing.T) {
 		t.Fatalf("-count alone: %+v %v", c, err)
 	}
 	c, _ = parseFlags(nil, io.Discard)
-	if c.duration != 10*time.Second || c.window != 1000 {
+	if c.duration != 10*time.Second || c.window != 1000 || c.stalled != 0 || c.fill != 16<<20 {
 		t.Fatalf("defaults: %+v", c)
+	}
+	for in, want := range map[string]int64{"0": 0, "1000": 1000, "512KiB": 512 << 10, "3MiB": 3 << 20} {
+		if c, err := parseFlags([]string{"-stalled", "1", "-stalled-fill", in}, io.Discard); err != nil || c.fill != want || c.stalled != 1 {
+			t.Errorf("-stalled-fill %s: %+v %v, want %d", in, c, err, want)
+		}
 	}
 }
 
@@ -268,6 +274,10 @@ func TestSummarize(t *testing.T) {
 			Result{Name: "p99", Broker: "mosquitto", Scenario: "fanin", Rate: 10, P99us: 2 * v},
 			Result{Name: "idle", Broker: "emqd", Scenario: "conn", ConnectPerSec: v, RSSAddedKB: 1024 * int64(i)},
 			Result{Name: "idle", Broker: "mosquitto", Scenario: "conn", ConnectPerSec: v, RSSAddedKB: 1024},
+			Result{Name: "fan-out", Broker: "emqd", Scenario: "fanout", Clients: 100, DeliveredPerSec: 10 * v},
+			Result{Name: "fan-out", Broker: "mosquitto", Scenario: "fanout", Clients: 100, DeliveredPerSec: v},
+			Result{Name: "fan-out stalled", Broker: "emqd", Scenario: "fanout", Clients: 100, StalledSubscribers: 1, DeliveredPerSec: 9 * v},
+			Result{Name: "fan-out stalled", Broker: "mosquitto", Scenario: "fanout", Clients: 100, StalledSubscribers: 1, DeliveredPerSec: v / 2},
 		)
 	}
 	var out strings.Builder
@@ -279,6 +289,9 @@ func TestSummarize(t *testing.T) {
 		"| idle | connections/s | 200 | 200 | 1.00 |",
 		"| idle | RSS added (MiB) | 1.0 | 1.0 | 1.00 |",
 		"| fan-in | emqd | 3 |",
+		"| fan-out stalled | delivered msgs/s | 100 | 1800 | 18.00 |",
+		"| fan-out stalled | fan-out | mosquitto | 200 | 100 | 0.50 |",
+		"| fan-out stalled | fan-out | emqd | 2000 | 1800 | 0.90 |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())

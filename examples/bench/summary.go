@@ -37,7 +37,8 @@ func metricsFor(r *Result) []metric {
 // summarize prints, for each case (results with the same name), the median
 // of each broker's runs and the ratio of every other broker to the first one
 // named "mosquitto" (or else the first broker seen), as Markdown tables: the
-// headline numbers, then the details.
+// headline numbers, the slow-subscriber impact (when a case has stalled
+// subscribers), then the details.
 func summarize(rs []Result, w io.Writer) {
 	var cases, brokers []string
 	byKey := map[[2]string][]*Result{}
@@ -146,6 +147,8 @@ func summarize(rs []Result, w io.Writer) {
 		}
 	}
 
+	slowSubscriberImpact(w, cases, order, byKey, med)
+
 	// Details: medians of everything else worth knowing.
 	fmt.Fprintf(w, "\nDetails (medians over the runs of each broker):\n\n")
 	fmt.Fprintf(w, "| case | broker | runs | sent msgs/s | delivered msgs/s | p50 µs | p99 µs | max µs | broker CPU %% | broker RSS after MiB | bench CPU %% | errors |\n")
@@ -175,6 +178,59 @@ func summarize(rs []Result, w io.Writer) {
 				med(rs, func(r *Result) float64 { return float64(r.BrokerRSSAfterKB) / 1024 }),
 				med(rs, func(r *Result) float64 { return r.ClientCPUPct }),
 				sumOf(rs, func(r *Result) float64 { return float64(r.ErrorCount) }))
+		}
+	}
+}
+
+// slowSubscriberImpact prints, for each case run with stalled subscribers
+// (-stalled) and each broker, the median delivered msgs/s to the healthy
+// subscribers over that of the same case without stalled subscribers (same
+// scenario, clients, QoS, size, window and rate): issue 4 asks that a slow
+// subscriber lower the others' throughput by no more than 10%.
+func slowSubscriberImpact(w io.Writer, cases, order []string, byKey map[[2]string][]*Result, med func([]*Result, func(*Result) float64) float64) {
+	firstOf := func(c string) *Result {
+		for _, b := range order {
+			if rs := byKey[[2]string{c, b}]; len(rs) > 0 {
+				return rs[0]
+			}
+		}
+		return nil
+	}
+	header := false
+	for _, c := range cases {
+		f := firstOf(c)
+		if f == nil || f.StalledSubscribers == 0 || f.Scenario == "conn" {
+			continue
+		}
+		base := ""
+		for _, c2 := range cases {
+			g := firstOf(c2)
+			if g != nil && g.StalledSubscribers == 0 && g.Scenario == f.Scenario && g.Clients == f.Clients &&
+				g.QoS == f.QoS && g.Size == f.Size && g.Window == f.Window && g.Rate == f.Rate {
+				base = c2
+				break
+			}
+		}
+		if base == "" {
+			continue
+		}
+		if !header {
+			header = true
+			fmt.Fprintf(w, "\nSlow-subscriber impact: delivered msgs/s to the healthy subscribers with stalled subscribers (never reading) over the same case without (issue 4: at least 0.90):\n\n")
+			fmt.Fprintf(w, "| case | without stalled subscribers | broker | msgs/s without | msgs/s with | with / without |\n")
+			fmt.Fprintf(w, "|---|---|---|---:|---:|---:|\n")
+		}
+		for _, b := range order {
+			with, without := byKey[[2]string{c, b}], byKey[[2]string{base, b}]
+			if len(with) == 0 || len(without) == 0 {
+				continue
+			}
+			v, bv := med(with, mDelivered.get), med(without, mDelivered.get)
+			ratio := "–"
+			if bv != 0 {
+				ratio = fmt.Sprintf("%.2f", v/bv)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f | %s |\n", c, base, b, bv, v, ratio)
 		}
 	}
 }
