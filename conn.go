@@ -116,6 +116,7 @@ type conn struct {
 
 	// Parking (park.go): parked is swapped to false by whoever resumes c.
 	parked    atomic.Bool
+	parkMu    sync.Mutex  // held by park while it hands c over
 	parkTimer *time.Timer // the keep-alive deadline while parked
 	parkEnd   time.Time
 	pk        *parker

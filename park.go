@@ -87,6 +87,10 @@ func (c *conn) park(end time.Time) bool {
 		}
 	}
 	c.parkEnd = end
+	// Whoever resumes c waits for parkMu, so that this goroutine is done
+	// with c before another reader starts.
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
 	c.parked.Store(true)
 	if !p.arm(c) {
 		if c.parked.CompareAndSwap(true, false) {
@@ -132,8 +136,15 @@ func (c *conn) expire() {
 		c.resume()
 		return
 	}
+	c.waitPark()
 	c.end(c.readError(os.ErrDeadlineExceeded))
 	c.b.wg.Done()
+}
+
+// waitPark returns once the park that this resume ends has returned.
+func (c *conn) waitPark() {
+	c.parkMu.Lock()
+	c.parkMu.Unlock()
 }
 
 // wake resumes c if it is parked, after the broker closed its socket.
@@ -145,6 +156,7 @@ func (c *conn) wake() {
 
 // resume reads c's next packets on the calling goroutine.
 func (c *conn) resume() {
+	c.waitPark()
 	if !c.serveReader() {
 		c.b.wg.Done()
 	}
