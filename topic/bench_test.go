@@ -115,8 +115,10 @@ func BenchmarkTreeMatch(b *testing.B) {
 	}
 }
 
-// BenchmarkTreeMatchChurn matches 64k distinct names against the default
-// cache: mostly misses that also store and evict cache entries.
+// BenchmarkTreeMatchChurn matches 64k distinct names in turn against the
+// default cache: misses, which the admission filter mostly keeps from
+// storing and evicting cache entries (1.7 µs and 7 allocations a match
+// without it).
 func BenchmarkTreeMatchChurn(b *testing.B) {
 	tr := withCache(benchTree(b, 100_000, true), DefaultCacheSize)
 	names := benchNames(1<<16, 100_000/3, true)

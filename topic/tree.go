@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"hash/maphash"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -31,7 +32,8 @@ const maxScratch = 1024
 // not usable; make one with [NewTree] or [NewTreeCacheSize].
 //
 // Match results are cached per topic name in a bounded cache (random
-// eviction). Insert and Remove patch the cache entries the changed filter
+// eviction) that a name enters on its second miss, so names matched only
+// once (per-client topics) cost no entry. Insert and Remove patch the cache entries the changed filter
 // matches instead of flushing the cache, so a stable set of busy topics keeps
 // hitting it while subscriptions come and go; the cached names are indexed in
 // a token trie of their own, so a wildcard change visits only the cached names
@@ -62,7 +64,16 @@ type Tree[V comparable] struct {
 	cnames   rnode[struct{}] // trie of the cached names: finds the entries a filter change affects
 	ckeys    []string        // the cached names, for O(1) random eviction
 	cvals    int             // total values in cached results
+	// door admits a name to the cache on its second miss: it remembers
+	// the hashes of the last missed names. Names matched once,
+	// such as per-client presence topics, never pay for a cache entry
+	// and never evict a busy one.
+	door     []atomic.Uint64
+	doorSeed maphash.Seed
 }
+
+// doorSlots is the size of the cache's admission filter (a power of 2).
+const doorSlots = 4096
 
 type cacheEntry[V comparable] struct{ vals []V }
 
@@ -118,7 +129,12 @@ func NewTree[V comparable]() *Tree[V] { return NewTreeCacheSize[V](DefaultCacheS
 // values in all, so it stays small when some names match filters with very
 // many subscribers.
 func NewTreeCacheSize[V comparable](n int) *Tree[V] {
-	return &Tree[V]{root: new(node[V]), cacheMax: max(n, 0)}
+	t := &Tree[V]{root: new(node[V]), cacheMax: max(n, 0)}
+	if t.cacheMax > 0 {
+		t.door = make([]atomic.Uint64, doorSlots)
+		t.doorSeed = maphash.MakeSeed()
+	}
+	return t
 }
 
 // Insert adds v under filter. It reports false, changing nothing, if that
@@ -297,7 +313,7 @@ func (t *Tree[V]) Match(name string) []V {
 		*sp = scratch
 		t.scratch.Put(sp)
 	}
-	if t.cacheMax > 0 {
+	if t.cacheMax > 0 && t.admit(name) {
 		// Added under the read lock so that no Insert or Remove can
 		// patch the cache between computing vals and storing them.
 		t.cmu.Lock()
@@ -314,6 +330,21 @@ func (t *Tree[V]) Match(name string) []V {
 		t.cmu.Unlock()
 	}
 	return vals
+}
+
+// admit reports whether a missed name enters the cache: whether it was
+// missed before and its hash is still in one of its two door slots. Two
+// slots keep a pair of busy names that share one from shutting each other
+// out.
+func (t *Tree[V]) admit(name string) bool {
+	h := maphash.String(t.doorSeed, name) | 1 // 0 is an empty slot
+	a, b := &t.door[h&(doorSlots-1)], &t.door[(h>>32)&(doorSlots-1)]
+	if a.Load() == h || b.Load() == h {
+		return true
+	}
+	a.Store(h)
+	b.Store(h)
+	return false
 }
 
 // evict drops a random cache entry. The caller holds cmu and mu's read lock,

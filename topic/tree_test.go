@@ -212,9 +212,11 @@ func TestTreeManyValues(t *testing.T) {
 func TestTreeCachePatch(t *testing.T) {
 	tr := NewTree[string]()
 	tr.Insert("a/b", "1")
-	checkMatch(t, tr, "a/b", "1")
-	checkMatch(t, tr, "a/c")
-	checkMatch(t, tr, "$SYS/x")
+	for range 2 { // the second miss caches
+		checkMatch(t, tr, "a/b", "1")
+		checkMatch(t, tr, "a/c")
+		checkMatch(t, tr, "$SYS/x")
+	}
 	if n := len(tr.ckeys); n != 3 {
 		t.Fatalf("cache holds %d entries, want 3", n)
 	}
@@ -259,14 +261,40 @@ func TestTreeCachePatch(t *testing.T) {
 	checkMatch(t, tr, "a/b", "2")
 }
 
+// TestTreeCacheAdmission checks that a name enters the cache on its
+// second miss, so that names matched once (per-client topics) neither take
+// an entry nor evict a busy name.
+func TestTreeCacheAdmission(t *testing.T) {
+	const size = 8
+	tr := NewTreeCacheSize[int](size)
+	tr.Insert("#", 1)
+	tr.Match("busy")
+	if len(tr.ckeys) != 0 {
+		t.Fatal("a name was cached on its first miss")
+	}
+	tr.Match("busy")
+	if len(tr.ckeys) != 1 {
+		t.Fatal("a name was not cached on its second miss")
+	}
+	for i := range 100 * size {
+		tr.Match(fmt.Sprintf("once/%d", i))
+	}
+	if len(tr.ckeys) != 1 || tr.ckeys[0] != "busy" {
+		t.Fatalf("names matched once were cached: %q", tr.ckeys)
+	}
+	checkCacheIndex(t, tr)
+}
+
 func TestTreeCacheBound(t *testing.T) {
 	const size = 64
 	tr := NewTreeCacheSize[int](size)
 	tr.Insert("#", 1)
 	for i := range 10 * size {
 		name := fmt.Sprintf("t/%d", i)
-		if got := tr.Match(name); !slices.Equal(got, []int{1}) {
-			t.Fatalf("Match(%q) = %v", name, got)
+		for range 2 { // the second miss caches
+			if got := tr.Match(name); !slices.Equal(got, []int{1}) {
+				t.Fatalf("Match(%q) = %v", name, got)
+			}
 		}
 		if n := len(tr.ckeys); n > size {
 			t.Fatalf("cache holds %d > %d entries", n, size)
@@ -287,8 +315,8 @@ func TestTreeCacheValueBound(t *testing.T) {
 	for v := range 100 {
 		tr.Insert("#", v)
 	}
-	for i := range 20 {
-		if got := tr.Match(fmt.Sprint(i)); len(got) != 100 {
+	for i := range 40 {
+		if got := tr.Match(fmt.Sprint(i / 2)); len(got) != 100 { // the second miss caches
 			t.Fatalf("len(Match) = %d", len(got))
 		}
 		if tr.cvals > size*cacheValsPerEntry {
