@@ -217,8 +217,9 @@ func slowSubscriberImpact(w io.Writer, cases, order []string, byKey map[[2]strin
 		if !header {
 			header = true
 			fmt.Fprintf(w, "\nSlow-subscriber impact: delivered msgs/s to the healthy subscribers with stalled subscribers (never reading) over the same case without (issue 4: at least 0.90):\n\n")
-			fmt.Fprintf(w, "| case | without stalled subscribers | broker | msgs/s without | msgs/s with | with / without |\n")
-			fmt.Fprintf(w, "|---|---|---|---:|---:|---:|\n")
+			fmt.Fprintf(w, "Runs are paired by round (the two cases run back to back in each), so the median of the per-round ratios is the steadier figure.\n\n")
+			fmt.Fprintf(w, "| case | without stalled subscribers | broker | msgs/s without | msgs/s with | with / without (medians) | per round | median per round |\n")
+			fmt.Fprintf(w, "|---|---|---|---:|---:|---:|---|---:|\n")
 		}
 		for _, b := range order {
 			with, without := byKey[[2]string{c, b}], byKey[[2]string{base, b}]
@@ -230,7 +231,23 @@ func slowSubscriberImpact(w io.Writer, cases, order []string, byKey map[[2]strin
 			if bv != 0 {
 				ratio = fmt.Sprintf("%.2f", v/bv)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f | %s |\n", c, base, b, bv, v, ratio)
+			var per []float64
+			var perText []string
+			for i := range min(len(with), len(without)) {
+				if d := without[i].DeliveredPerSec; d != 0 {
+					per = append(per, with[i].DeliveredPerSec/d)
+					perText = append(perText, fmt.Sprintf("%.2f", with[i].DeliveredPerSec/d))
+				}
+			}
+			perMed := "–"
+			if len(per) > 0 {
+				slices.Sort(per)
+				perMed = fmt.Sprintf("%.2f", per[len(per)/2])
+				if len(per)%2 == 0 {
+					perMed = fmt.Sprintf("%.2f", (per[len(per)/2-1]+per[len(per)/2])/2)
+				}
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f | %s | %s | %s |\n", c, base, b, bv, v, ratio, strings.Join(perText, " "), perMed)
 		}
 	}
 }
