@@ -99,12 +99,16 @@ func (c *conn) park(end time.Time) bool {
 		}
 		return true // the timer or a close already resumed c
 	}
-	// A close that came before parked was set did not see it.
+	// A close that came before parked was set did not see it, nor did a
+	// keep-alive timer that fired before.
 	c.wmu.Lock()
 	ended := c.wclosing || c.wdead
 	c.wmu.Unlock()
-	if ended {
+	switch {
+	case ended:
 		c.unpark()
+	case !end.IsZero() && !time.Now().Before(end) && c.parked.CompareAndSwap(true, false):
+		go c.endExpired()
 	}
 	return true
 }
@@ -136,6 +140,11 @@ func (c *conn) expire() {
 		c.resume()
 		return
 	}
+	c.endExpired()
+}
+
+// endExpired ends c, resumed because its keep-alive deadline passed.
+func (c *conn) endExpired() {
 	c.waitPark()
 	c.end(c.readError(os.ErrDeadlineExceeded))
 	c.b.wg.Done()
