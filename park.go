@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -44,11 +45,24 @@ func (b *Broker) getParker() *parker {
 	}
 	b.parker = p
 	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		p.run()
-	}()
+	go p.serve(&b.wg)
 	return p
+}
+
+// serve runs the parker's loop on this goroutine, counted in wg. When the
+// loop hands over a connection to resume, a new goroutine takes over the
+// loop and this one reads the connection: the connection is read on the
+// goroutine that the network poller woke, as a reader blocked on its
+// socket would have been, with no further hop.
+func (p *parker) serve(wg *sync.WaitGroup) {
+	defer wg.Done()
+	c := p.run()
+	if c == nil {
+		return
+	}
+	wg.Add(1) // this goroutine holds a count, so Add cannot race Wait
+	go p.serve(wg)
+	c.resume()
 }
 
 // stopParker stops the parker goroutine; gclosed is already set, so no
@@ -122,11 +136,19 @@ func (c *conn) stopParkTimer() {
 // unpark resumes a parked c on a new goroutine; it does nothing if c is
 // not parked or someone else resumed it.
 func (c *conn) unpark() {
+	if c.claim() {
+		go c.resume()
+	}
+}
+
+// claim takes a parked c for the caller to resume; it reports false if c
+// is not parked or someone else took it.
+func (c *conn) claim() bool {
 	if !c.parked.CompareAndSwap(true, false) {
-		return
+		return false
 	}
 	c.stopParkTimer()
-	go c.resume()
+	return true
 }
 
 // expire runs on the keep-alive timer's goroutine and resumes c there.

@@ -1,19 +1,24 @@
 package broker
 
 import (
+	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // parker watches the sockets of parked connections with one epoll
 // instance, so that an idle TCP connection holds no goroutine (see
 // conn.park). Each socket is armed one-shot: the first sign of input or of
 // the peer hanging up disarms it and hands the connection back to a
-// reader goroutine. It uses only package syscall.
+// reader goroutine. The epoll descriptor itself sits in Go's network
+// poller, so the parker's goroutine waits like any other network reader:
+// no thread blocks for it, and a connection it resumes runs as soon as a
+// socket read by a goroutine would have. It uses only syscall and os.
 type parker struct {
 	mu     sync.RWMutex // read-held around epoll_ctl, write-held to close
+	f      *os.File     // the epoll instance
 	epfd   int
-	wake   [2]int // a pipe whose read end is in the set: a byte stops run
 	closed bool
 
 	cmu   sync.Mutex
@@ -23,26 +28,23 @@ type parker struct {
 
 const parkEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// stopToken marks the pipe's event.
-const stopToken = 0
-
 func newParker() (*parker, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	p := &parker{epfd: epfd, conns: make(map[uint64]*conn)}
-	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		syscall.Close(epfd)
 		return nil, err
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	setToken(&ev, stopToken)
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
-		p.closeFDs()
+	f := os.NewFile(uintptr(epfd), "parker")
+	// Only a descriptor in the network poller takes deadlines: this
+	// checks that run will wait in the poller rather than fail.
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close()
 		return nil, err
 	}
-	return p, nil
+	return &parker{f: f, epfd: epfd, conns: make(map[uint64]*conn)}, nil
 }
 
 func setToken(ev *syscall.EpollEvent, t uint64) {
@@ -105,50 +107,54 @@ func (p *parker) forget(c *conn) {
 	p.cmu.Unlock()
 }
 
-// run waits for events until stop and resumes the connections they name.
-func (p *parker) run() {
-	defer p.closeFDs()
-	evs := make([]syscall.EpollEvent, 128)
-	for {
-		n, err := syscall.EpollWait(p.epfd, evs, -1)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		for i := range evs[:n] {
-			t := token(&evs[i])
-			if t == stopToken {
-				return
-			}
-			p.cmu.Lock()
-			c := p.conns[t]
-			p.cmu.Unlock()
-			if c != nil {
-				c.unpark()
-			}
-		}
+// run waits for events and resumes the connections they name, each on a
+// new goroutine, except the last of a batch, which it claims and returns
+// for the caller to resume itself (see serve). It returns nil after stop.
+func (p *parker) run() *conn {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return nil
 	}
+	evs := make([]syscall.EpollEvent, 32)
+	var claimed *conn
+	// Read calls the function again each time the epoll descriptor turns
+	// readable; returning false waits for that, true returns.
+	rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(int(fd), evs, 0)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return true
+			}
+			for i := range evs[:n] {
+				p.cmu.Lock()
+				c := p.conns[token(&evs[i])]
+				p.cmu.Unlock()
+				switch {
+				case c == nil:
+				case i == n-1 && n < len(evs) && c.claim():
+					claimed = c
+					return true
+				default:
+					c.unpark()
+				}
+			}
+			if n < len(evs) {
+				return false // drained: the poller's trigger is edge
+			}
+		}
+	})
+	return claimed
 }
 
-// stop ends run; the caller no longer parks connections afterwards.
+// stop ends run; no connection parks afterwards.
 func (p *parker) stop() {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if !p.closed {
-		syscall.Write(p.wake[1], []byte{1})
-	}
-}
-
-func (p *parker) closeFDs() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return
+	if !p.closed {
+		p.closed = true
+		p.f.Close()
 	}
-	p.closed = true
-	syscall.Close(p.epfd)
-	syscall.Close(p.wake[0])
-	syscall.Close(p.wake[1])
 }

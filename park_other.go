@@ -12,5 +12,5 @@ func newParker() (*parker, error) { return nil, errors.ErrUnsupported }
 
 func (p *parker) arm(*conn) bool { return false }
 func (p *parker) forget(*conn)   {}
-func (p *parker) run()           {}
+func (p *parker) run() *conn     { return nil }
 func (p *parker) stop()          {}
