@@ -47,8 +47,9 @@ type wItem struct {
 	enc *pubCache
 }
 
-// conn is one MQTT network connection: the reader runs on the goroutine
-// that serves it; a writer goroutine runs only while there is output.
+// conn is one MQTT network connection. Its reader goroutine runs while
+// there is input (an idle TCP connection parks, see park.go); its writer
+// goroutine runs only while there is output.
 type conn struct {
 	b        *Broker
 	nc       net.Conn
@@ -122,6 +123,8 @@ type conn struct {
 	pk        *parker
 	parkToken uint64 // c's key in pk, 0 before its first park
 	parkArmed bool   // the socket is in the parker's epoll set
+
+	unflushed bool // send queued answers that flush has not written; reader only
 }
 
 // countingReader counts the bytes read from the network. Its Read has a
@@ -248,6 +251,9 @@ func (c *conn) runConnect() error {
 func (c *conn) readLoop() error {
 	b := c.b
 	for {
+		if !c.r.Complete() {
+			c.flush() // before ReadPacket may wait for input
+		}
 		if c.isClosing() {
 			return c.closeReason(nil)
 		}
@@ -922,10 +928,51 @@ func (c *conn) ackCode(rc packets.ReasonCode) packets.ReasonCode {
 }
 
 // send queues a control packet and counts it in m (none if m < 0).
+// send queues p, an answer of the reader to what it read. On a socket
+// (idleRelease), no writer is started: the reader writes its answers
+// itself (flush) once it has handled what it read, in one write, and
+// without putting a delivery to another connection behind a writer
+// goroutine of its own. A client that sends without reading its answers
+// then stalls only its own reader once the socket's buffers are full, and
+// is closed after writeTimeout, instead of having them pile up in memory.
+// On other transports (pipes, WebSocket) a write may wait for the
+// client's own reader, so a writer goroutine writes.
 func (c *conn) send(p packets.Packet, m metric) {
-	if c.enqueue(wItem{pkt: p}) && m >= 0 {
+	if !c.idleRelease {
+		if c.enqueue(wItem{pkt: p}) && m >= 0 {
+			c.b.metrics.add(m, 1)
+		}
+		return
+	}
+	c.wmu.Lock()
+	if c.wclosing || c.wdead {
+		c.wmu.Unlock()
+		return
+	}
+	c.wq = append(c.wq, wItem{pkt: p})
+	c.wmu.Unlock()
+	c.unflushed = true
+	if m >= 0 {
 		c.b.metrics.add(m, 1)
 	}
+}
+
+// flush writes what send queued, on the reader's goroutine, unless a
+// writer is running (it writes them). After one write, what is left goes
+// to a writer goroutine, so the reader does not write for others.
+func (c *conn) flush() {
+	if !c.unflushed {
+		return
+	}
+	c.unflushed = false
+	c.wmu.Lock()
+	if c.wrunning || len(c.wq) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	c.wrunning = true
+	c.wmu.Unlock()
+	c.writeLoop(true)
 }
 
 // disconnect queues a DISCONNECT with code for an MQTT 5 client and closes
@@ -1098,7 +1145,9 @@ func (c *conn) accepts(om outMsg) bool {
 }
 
 func (c *conn) sendPubrel(id uint16) {
-	c.send(&packets.Pubrel{PacketID: id}, mPacketsPubrelSent)
+	if c.enqueue(wItem{pkt: &packets.Pubrel{PacketID: id}}) {
+		c.b.metrics.add(mPacketsPubrelSent, 1)
+	}
 }
 
 // kick closes the connection from the broker's side: takeover, Kick or
@@ -1139,7 +1188,7 @@ func (c *conn) pushLocked(it wItem) {
 
 func (c *conn) startWriter() {
 	if !c.b.trackGo() {
-		c.writeLoop() // the broker is stopping: flush on this goroutine
+		c.writeLoop(false) // the broker is stopping: flush on this goroutine
 		return
 	}
 	go c.trackedWriteLoop()
@@ -1232,7 +1281,7 @@ func (c *conn) lingerClose() {
 // trackedWriteLoop is writeLoop on a goroutine counted by trackGo.
 func (c *conn) trackedWriteLoop() {
 	defer c.b.wg.Done()
-	c.writeLoop()
+	c.writeLoop(false)
 }
 
 // Writers take their encoding buffer from writeBufs while they run, so a
@@ -1246,7 +1295,9 @@ const (
 
 // writeLoop writes what is queued, coalescing packets into one write, and
 // exits when the queue is empty; it closes the connection when closing.
-func (c *conn) writeLoop() {
+// The reader calls it inline (flush): it then writes once and hands what
+// is left to a writer goroutine.
+func (c *conn) writeLoop(inline bool) {
 	bp := writeBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	var un unsent
@@ -1293,7 +1344,16 @@ func (c *conn) writeLoop() {
 		if c.wspare == nil && cap(items) <= 1024 {
 			c.wspare = items[:0]
 		}
+		more := len(c.wq) > 0
 		c.wmu.Unlock()
+		if inline && more && c.b.trackGo() {
+			if cap(buf) <= maxPooledWriteBuf {
+				*bp = buf[:0]
+				writeBufs.Put(bp)
+			}
+			go c.trackedWriteLoop() // wrunning stays set: it is the writer now
+			return
+		}
 	}
 }
 

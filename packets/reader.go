@@ -120,6 +120,27 @@ func (r *Reader) Buffered() int {
 	return r.br.Buffered()
 }
 
+// Complete reports whether the buffer holds a whole packet, so that
+// ReadPacket returns without reading from the stream.
+func (r *Reader) Complete() bool {
+	if r.br == nil {
+		return false
+	}
+	b, _ := r.br.Peek(r.br.Buffered())
+	if len(b) < 2 {
+		return false
+	}
+	rl, mul := 0, 1
+	for i := 1; i < len(b) && i <= 4; i++ {
+		rl += int(b[i]&0x7f) * mul
+		if b[i]&0x80 == 0 {
+			return len(b) >= 1+i+rl
+		}
+		mul <<= 7
+	}
+	return false
+}
+
 // ReadPacket reads and decodes the next packet. It returns io.EOF unchanged
 // when the stream ends cleanly before a packet starts, io.ErrUnexpectedEOF
 // when it ends inside a packet, ErrPacketTooLarge when the remaining length

@@ -191,3 +191,36 @@ func TestReaderSetVersion(t *testing.T) {
 		t.Fatal("Buffered")
 	}
 }
+
+func TestReaderComplete(t *testing.T) {
+	pub, _ := (&Publish{Topic: "a/b", Payload: make([]byte, 200)}).Append(nil, Version311) // 2-byte length
+	ping, _ := (&Pingreq{}).Append(nil, Version311)
+	for _, tc := range []struct {
+		in   []byte
+		want []bool // Complete before each ReadPacket
+	}{
+		{ping, []bool{true}},
+		{append(append([]byte{}, ping...), pub...), []bool{true, true}},
+		{append(append([]byte{}, ping...), pub[:50]...), []bool{true, false}},
+		{append(append([]byte{}, ping...), pub[:2]...), []bool{true, false}},
+	} {
+		r := NewReader(bytes.NewReader(tc.in), 0)
+		if r.Complete() {
+			t.Fatal("Complete before any read")
+		}
+		if err := r.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range tc.want {
+			if got := r.Complete(); got != want {
+				t.Fatalf("%x: Complete before packet %d = %v, want %v", tc.in, i, got, want)
+			}
+			if !want {
+				break
+			}
+			if _, err := r.ReadPacket(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
