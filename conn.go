@@ -124,7 +124,8 @@ type conn struct {
 	parkToken uint64 // c's key in pk, 0 before its first park
 	parkArmed bool   // the socket is in the parker's epoll set
 
-	unflushed bool // send queued answers that flush has not written; reader only
+	unflushed bool  // send queued answers that flush has not written; reader only
+	lastFlush int64 // unix nanoseconds of the last flush; reader only
 }
 
 // countingReader counts the bytes read from the network. Its Read has a
@@ -965,6 +966,12 @@ func (c *conn) flush() {
 		return
 	}
 	c.unflushed = false
+	// A busy connection (answers to flush again within busyFlush) keeps
+	// its reader reading: a writer goroutine writes in parallel and
+	// batches more answers per write.
+	now := time.Now().UnixNano()
+	busy := now-c.lastFlush < int64(busyFlush)
+	c.lastFlush = now
 	c.wmu.Lock()
 	if c.wrunning || len(c.wq) == 0 {
 		c.wmu.Unlock()
@@ -972,8 +979,16 @@ func (c *conn) flush() {
 	}
 	c.wrunning = true
 	c.wmu.Unlock()
+	if busy {
+		c.startWriter()
+		return
+	}
 	c.writeLoop(true)
 }
+
+// busyFlush is the interval between flushes below which the reader hands
+// its answers to a writer goroutine instead of writing them itself.
+const busyFlush = time.Millisecond
 
 // disconnect queues a DISCONNECT with code for an MQTT 5 client and closes
 // the connection once it is written.
