@@ -28,15 +28,7 @@ func tcpBroker(t *testing.T, b *brokertest.Broker) func(id string, opts ...broke
 	go b.Serve(l)
 	return func(id string, opts ...brokertest.ClientOption) *brokertest.Client {
 		t.Helper()
-		nc, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := brokertest.NewClient(t, nc, id, opts...)
-		if code := c.Connect(t); code != packets.Success {
-			t.Fatalf("CONNECT %s: %v", id, code)
-		}
-		return c
+		return brokertest.DialTCP(t, l.Addr().String(), id, opts...)
 	}
 }
 

@@ -268,20 +268,6 @@ func dropLogs(deliveries, messages *evlog[dropEvent]) func(*broker.Broker) {
 	}
 }
 
-// dialPublisher connects a brokertest client over TCP.
-func dialPublisher(t testing.TB, addr, id string) *brokertest.Client {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := brokertest.NewClient(t, nc, id)
-	if code := c.Connect(t); code != packets.Success {
-		t.Fatalf("CONNECT %s: %v", id, code)
-	}
-	return c
-}
-
 // publishPaced publishes n messages of size bytes at qos, numbered from 0
 // in their first 8 bytes, staying at most ahead messages in front of what
 // healthy has read. QoS 1 publishes wait for their PUBACK. stop, if not
@@ -326,7 +312,7 @@ func TestSlowSubscriberQoS0(t *testing.T) {
 	slow := dialSub(t, addr, stalled, 0)
 	healthy := dialSub(t, addr, "healthy", 0)
 	healthy.start(t, true, false)
-	pub := dialPublisher(t, addr, "pub")
+	pub := brokertest.DialTCP(t, addr, "pub")
 
 	publishPaced(t, pub, healthy, n, size, 0, ahead, nil)
 	healthy.waitUntil(t, "every message", func() bool { return healthy.got.Load() == n })
@@ -403,7 +389,7 @@ func TestSlowSubscriberQoS1(t *testing.T) {
 	slow := dialSub(t, addr, stalled, 1)
 	healthy := dialSub(t, addr, "healthy", 1)
 	healthy.start(t, true, false)
-	pub := dialPublisher(t, addr, "pub")
+	pub := brokertest.DialTCP(t, addr, "pub")
 
 	publishPaced(t, pub, healthy, n, size, 1, ahead, nil) // fails unless every PUBACK comes
 	healthy.waitUntil(t, "every message", func() bool { return healthy.got.Load() == n })
@@ -470,7 +456,7 @@ func TestSlowSubscriberDisconnectOnQueueFull(t *testing.T) {
 	slow := dialSub(t, addr, stalled, 1)
 	healthy := dialSub(t, addr, "healthy", 1)
 	healthy.start(t, true, false)
-	pub := dialPublisher(t, addr, "pub")
+	pub := brokertest.DialTCP(t, addr, "pub")
 
 	publishPaced(t, pub, healthy, n, 256, 1, 2, nil)
 	healthy.waitUntil(t, "every message", func() bool { return healthy.got.Load() == n })
@@ -520,7 +506,7 @@ func TestSlowSubscriberShutdown(t *testing.T) {
 	dialSub(t, addr, stalled, 0)
 	healthy := dialSub(t, addr, "healthy", 0)
 	healthy.start(t, true, false)
-	pub := dialPublisher(t, addr, "pub")
+	pub := brokertest.DialTCP(t, addr, "pub")
 	// Publish until the stalled subscriber's write queue has overflowed
 	// 5,000 times: its socket buffers are full and its writer is
 	// blocked in a write for good.

@@ -176,6 +176,22 @@ func (b *Broker) Connect(t testing.TB, clientID string, opts ...ClientOption) (*
 	return c, c.Connect(t)
 }
 
+// DialTCP connects a client over TCP to the MQTT listener at addr (any
+// broker) and fails the test unless it is accepted. The connection is
+// closed at the end of the test.
+func DialTCP(t testing.TB, addr, clientID string, opts ...ClientOption) *Client {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("brokertest: dial %s: %v", addr, err)
+	}
+	c := NewClient(t, nc, clientID, opts...)
+	if code := c.Connect(t); code != packets.Success {
+		t.Fatalf("brokertest: CONNECT %q refused: %v", clientID, code)
+	}
+	return c
+}
+
 // NewClient wraps nc, an MQTT connection to any broker, in a Client
 // without sending anything yet; call Connect next. The connection is closed
 // at the end of the test.
