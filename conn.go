@@ -939,21 +939,14 @@ func (c *conn) ackCode(rc packets.ReasonCode) packets.ReasonCode {
 // On other transports (pipes, WebSocket) a write may wait for the
 // client's own reader, so a writer goroutine writes.
 func (c *conn) send(p packets.Packet, m metric) {
-	if !c.idleRelease {
-		if c.enqueue(wItem{pkt: p}) && m >= 0 {
-			c.b.metrics.add(m, 1)
-		}
-		return
+	var queued bool
+	if c.idleRelease {
+		queued = c.queue(wItem{pkt: p}, false)
+		c.unflushed = c.unflushed || queued
+	} else {
+		queued = c.enqueue(wItem{pkt: p})
 	}
-	c.wmu.Lock()
-	if c.wclosing || c.wdead {
-		c.wmu.Unlock()
-		return
-	}
-	c.wq = append(c.wq, wItem{pkt: p})
-	c.wmu.Unlock()
-	c.unflushed = true
-	if m >= 0 {
+	if queued && m >= 0 {
 		c.b.metrics.add(m, 1)
 	}
 }
@@ -1180,11 +1173,20 @@ func (c *conn) kick(code packets.ReasonCode, reason error) {
 
 // enqueue adds it to the write queue. It reports false once the connection
 // is closing.
-func (c *conn) enqueue(it wItem) bool {
+func (c *conn) enqueue(it wItem) bool { return c.queue(it, true) }
+
+// queue adds it to the write queue, starting the writer if start is set
+// and none runs. It reports false once the connection is closing.
+func (c *conn) queue(it wItem, start bool) bool {
 	c.wmu.Lock()
 	if c.wclosing || c.wdead {
 		c.wmu.Unlock()
 		return false
+	}
+	if !start {
+		c.wq = append(c.wq, it)
+		c.wmu.Unlock()
+		return true
 	}
 	c.pushLocked(it)
 	return true
@@ -1308,6 +1310,15 @@ const (
 	maxPooledWriteBuf = 64 << 10
 )
 
+// putWriteBuf gives a writer's buffer back to writeBufs, unless a large
+// packet grew it.
+func putWriteBuf(bp *[]byte, buf []byte) {
+	if cap(buf) <= maxPooledWriteBuf {
+		*bp = buf[:0]
+		writeBufs.Put(bp)
+	}
+}
+
 // writeLoop writes what is queued, coalescing packets into one write, and
 // exits when the queue is empty; it closes the connection when closing.
 // The reader calls it inline (flush): it then writes once and hands what
@@ -1322,10 +1333,7 @@ func (c *conn) writeLoop(inline bool) {
 			c.wrunning = false
 			closing := c.wclosing
 			c.wmu.Unlock()
-			if cap(buf) <= maxPooledWriteBuf {
-				*bp = buf[:0]
-				writeBufs.Put(bp)
-			}
+			putWriteBuf(bp, buf)
 			if closing {
 				c.finalClose()
 			}
@@ -1362,10 +1370,7 @@ func (c *conn) writeLoop(inline bool) {
 		more := len(c.wq) > 0
 		c.wmu.Unlock()
 		if inline && more && c.b.trackGo() {
-			if cap(buf) <= maxPooledWriteBuf {
-				*bp = buf[:0]
-				writeBufs.Put(bp)
-			}
+			putWriteBuf(bp, buf)
 			go c.trackedWriteLoop() // wrunning stays set: it is the writer now
 			return
 		}
